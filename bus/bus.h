@@ -1,0 +1,116 @@
+/*
+ * bus/bus.h: the Cairn message bus on nng.
+ *
+ * Commands are REQ/REP with contexts on both ends, so one socket carries
+ * many requests in flight: a client opens one REQ socket per service address
+ * and each call uses its own nng context; a service host runs a pool of
+ * workers, each with its own REP context on one socket. Events are PUB/SUB.
+ * Every message is a cairn.bus.Envelope FlatBuffer (schemas/envelope.fbs).
+ *
+ * Addresses: inproc://name (one process), ipc:///path, tcp://host:port and
+ * tls+tcp://host:port (needs cn_bus_tls with certificate files).
+ *
+ * Deadlines: a call carries an absolute deadline; if no reply has arrived by
+ * then (service down, overloaded, or gone mid-call) the call fails with
+ * CN_TEMPORARILY_UNAVAILABLE and a message naming the service. The host
+ * drops requests whose deadline has already passed instead of doing work no
+ * one waits for. Reconnection is nng's: a client keeps dialling in the
+ * background, so a restarted service is used again without any restart of
+ * the caller.
+ */
+#ifndef CN_BUS_H
+#define CN_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/fb/fb.h"
+
+typedef struct cn_bus_tls {
+	const char *cert_file; /* PEM certificate (server: own; client: own for mTLS, optional) */
+	const char *key_file;  /* PEM private key matching cert_file */
+	const char *ca_file;   /* PEM CA bundle to verify the peer; NULL = no verification */
+	const char *server_name; /* client side: expected peer name; NULL = host of the address */
+} cn_bus_tls;
+
+/* ---- client side (the gateway, and services calling services) ---------- */
+
+typedef struct cn_bus_client cn_bus_client;
+
+/* Open a client for one service at `addr`; dialling is non-blocking and
+ * retried forever in the background. tls may be NULL. *out owned by caller. */
+cn_code cn_bus_client_open(cn_bus_client **out, const char *service_name, const char *addr,
+			   const cn_bus_tls *tls, cn_err *err);
+void cn_bus_client_close(cn_bus_client *c);
+
+typedef struct cn_bus_call {
+	const char *method;     /* request table short name */
+	const char *request_id; /* may be NULL */
+	const char *caller;     /* may be NULL */
+	int64_t deadline_ms;    /* absolute Unix ms; must be > 0 */
+	const void *payload;    /* FlatBuffer of the request table */
+	size_t payload_len;
+} cn_bus_call;
+
+/* A reply; owns the received message. Free with cn_bus_reply_free. */
+typedef struct cn_bus_reply {
+	void *msg_;            /* nng_msg *, private */
+	cn_code code;          /* CN_OK or the service's error code */
+	const char *message;   /* error message (NUL-terminated) or "" */
+	const uint8_t *payload; /* reply FlatBuffer (unverified), NULL on error */
+	size_t payload_len;
+} cn_bus_reply;
+
+/* Blocking call; safe from many threads at once on one client. Returns
+ * CN_OK when a reply arrived (its own code is in reply->code), or an error
+ * (CN_TEMPORARILY_UNAVAILABLE on deadline, CN_INTERNAL_ERROR otherwise)
+ * with reply zeroed. */
+cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply *reply, cn_err *err);
+void cn_bus_reply_free(cn_bus_reply *r);
+
+/* ---- service side ---------------------------------------------------- */
+
+typedef struct cn_bus_request {
+	const char *method;     /* NUL-terminated copies */
+	const char *request_id;
+	const char *caller;
+	int64_t deadline_ms;
+	const uint8_t *payload; /* unverified bytes: handlers verify against the method's table */
+	size_t payload_len;
+} cn_bus_request;
+
+/* Handle one request. Build the reply table in `b` (reset by the host) and
+ * set *resp; or return an error code with err set (then b is ignored).
+ * Called concurrently from the host's worker threads. */
+typedef cn_code (*cn_bus_handler_fn)(void *arg, const cn_bus_request *req, cn_fb_builder *b,
+				     cn_fb_ref *resp, cn_err *err);
+
+typedef struct cn_bus_host cn_bus_host;
+
+/* Listen on addr and serve with `workers` threads until cn_bus_host_stop. */
+cn_code cn_bus_host_start(cn_bus_host **out, const char *addr, const cn_bus_tls *tls, int workers,
+			  cn_bus_handler_fn fn, void *arg, cn_err *err);
+/* Stop accepting, finish requests in progress, free. */
+void cn_bus_host_stop(cn_bus_host *h);
+
+/* ---- events (PUB/SUB) -------------------------------------------------- */
+
+typedef struct cn_bus_pub cn_bus_pub;
+cn_code cn_bus_pub_open(cn_bus_pub **out, const char *addr, const cn_bus_tls *tls, cn_err *err);
+void cn_bus_pub_close(cn_bus_pub *p);
+/* Publish an event Envelope (kind EVENT, method = topic). Never blocks:
+ * PUB drops for slow subscribers, so events are notifications, not a log. */
+cn_code cn_bus_publish(cn_bus_pub *p, const char *topic, const char *request_id,
+		       const void *payload, size_t len);
+
+typedef struct cn_bus_sub cn_bus_sub;
+typedef void (*cn_bus_event_fn)(void *arg, const char *topic, const char *request_id,
+				const uint8_t *payload, size_t len);
+/* Dial a publisher; fn is called on an nng thread for each event whose topic
+ * starts with topic_prefix ("" = all). */
+cn_code cn_bus_sub_open(cn_bus_sub **out, const char *addr, const cn_bus_tls *tls,
+			const char *topic_prefix, cn_bus_event_fn fn, void *arg, cn_err *err);
+void cn_bus_sub_close(cn_bus_sub *s);
+
+#endif

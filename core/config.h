@@ -1,0 +1,76 @@
+/*
+ * core/config.h: configuration of every role.
+ *
+ * Sources, later ones winning: built-in defaults < YAML file (--config or
+ * CAIRN_CONFIG) < environment < command-line flags. Every setting has one
+ * key, used in all four places: `data_dir` is `data_dir:` in the file,
+ * CAIRN_DATA_DIR in the environment and --data-dir on the command line.
+ * Where MLflow's server has an environment variable for the same thing,
+ * it is honoured too (MLFLOW_HOST, MLFLOW_PORT, MLFLOW_DEFAULT_ARTIFACT_ROOT,
+ * MLFLOW_ARTIFACTS_DESTINATION, MLFLOW_SERVE_ARTIFACTS, MLFLOW_WORKERS,
+ * MLFLOW_BACKEND_STORE_URI), below the CAIRN_ name.
+ * Settings are described by one declarative table (config.c), from which
+ * parsing, `cairn config` output and the README's table come.
+ */
+#ifndef CN_CONFIG_H
+#define CN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define CN_CFG_STR 512
+#define CN_CFG_MAX_SERVICES 16
+
+typedef struct cn_service_addr {
+	char name[32];         /* "tracking" */
+	char addr[CN_CFG_STR]; /* "tcp://10.0.0.5:7001" */
+} cn_service_addr;
+
+typedef struct cn_config {
+	/* gateway */
+	char host[CN_CFG_STR];          /* host: 127.0.0.1 */
+	int port;                       /* port: 5000 */
+	int gateway_threads;            /* gateway_threads: 0 = number of CPUs */
+	size_t max_body_bytes;          /* max_body_bytes: 1 MiB... for JSON bodies (artifacts stream) */
+	int64_t request_timeout_ms;     /* request_timeout_ms: bus deadline per call, 30000 */
+	int64_t shutdown_grace_ms;      /* shutdown_grace_ms: 10000 */
+	/* storage and artifacts */
+	char data_dir[CN_CFG_STR];      /* data_dir: ./cairn-data */
+	char artifacts_destination[CN_CFG_STR]; /* artifacts_destination: <data_dir>/artifacts */
+	char default_artifact_root[CN_CFG_STR]; /* default_artifact_root: "" = mlflow-artifacts:/ when serving */
+	bool serve_artifacts;           /* serve_artifacts: true */
+	char plugin_dir[CN_CFG_STR];    /* plugin_dir: directory of store/deploy .so files */
+	bool sync_writes;               /* sync_writes: true (WAL fsync per acknowledged write) */
+	/* services (split mode) */
+	char listen[CN_CFG_STR];        /* listen: bus address a `cairn service` binds */
+	char events[CN_CFG_STR];        /* events: PUB/SUB address ("" = inproc default) */
+	int service_workers;            /* service_workers: worker threads per service, 8 */
+	cn_service_addr services[CN_CFG_MAX_SERVICES]; /* service.<name>: address, for the gateway */
+	int nservices;
+	/* bus TLS (tls+tcp:// addresses) */
+	char tls_cert[CN_CFG_STR];      /* tls_cert */
+	char tls_key[CN_CFG_STR];       /* tls_key */
+	char tls_ca[CN_CFG_STR];        /* tls_ca */
+	/* logging */
+	char log_level[16];             /* log_level: info */
+	bool log_json;                  /* log_json: false */
+} cn_config;
+
+void cn_config_defaults(cn_config *c);
+/* Apply a YAML file (a flat mapping of keys; `services:` is a mapping of
+ * name -> address). Unknown keys are errors naming the key and the line. */
+cn_code cn_config_load_file(cn_config *c, const char *path, cn_err *err);
+/* Apply CAIRN_* and the MLflow variables listed above. */
+cn_code cn_config_load_env(cn_config *c, cn_err *err);
+/* Apply one setting by key ("port", "data-dir" and "data_dir" alike, or
+ * "service.tracking"), from a flag. Errors name the key and the value. */
+cn_code cn_config_set(cn_config *c, const char *key, const char *value, cn_err *err);
+/* Address of a service by name, NULL when not configured. */
+const char *cn_config_service_addr(const cn_config *c, const char *name);
+/* Print every setting with its current value (for `cairn config`). */
+void cn_config_dump(const cn_config *c, void *file /* FILE* */);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * core/log.h: structured logging.
+ *
+ * One line per event in logfmt to stderr:
+ *   ts=2026-11-25T08:31:17.123Z level=warn event=PLUGIN-ABI-MISMATCH req=… msg="…"
+ * `event` is a stable id per kind of event (never reworded), so operators
+ * can alert on it; `req` is the request id when there is one. The logger is
+ * the process's one owned singleton for output: cn_log_init sets its level
+ * and format once at start-up; logging is thread-safe.
+ */
+#ifndef CN_LOG_H
+#define CN_LOG_H
+
+typedef enum cn_log_level { CN_LOG_DEBUG = 0, CN_LOG_INFO, CN_LOG_WARN, CN_LOG_ERROR, CN_LOG_OFF } cn_log_level;
+
+void cn_log_init(cn_log_level level, int json_format);
+cn_log_level cn_log_level_from_name(const char *name); /* "debug"|"info"|"warn"|"error"|"off"; info if unknown */
+int cn_log_enabled(cn_log_level level);
+void cn_log(cn_log_level level, const char *event, const char *request_id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define CN_LOGD(ev, req, ...) cn_log(CN_LOG_DEBUG, ev, req, __VA_ARGS__)
+#define CN_LOGI(ev, req, ...) cn_log(CN_LOG_INFO, ev, req, __VA_ARGS__)
+#define CN_LOGW(ev, req, ...) cn_log(CN_LOG_WARN, ev, req, __VA_ARGS__)
+#define CN_LOGE(ev, req, ...) cn_log(CN_LOG_ERROR, ev, req, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * core/service.h: what a service is, and the runtime that hosts one.
+ *
+ * A service (tracking, registry, prompts, traces, evaluation, serving) is a
+ * cn_service_def: open/close of its state (its own RocksDB under
+ * <data_dir>/<name>) and a table of methods, one per request table whose
+ * `service` attribute names it. The runtime binds the service to a bus
+ * address, verifies every incoming payload against the method's request
+ * table (so methods read their request without further checks), calls the
+ * method on a worker thread, and wraps the reply or error in an envelope.
+ * The same code serves `cairn server` (inproc://) and `cairn service`
+ * (ipc://, tcp://, tls+tcp://).
+ */
+#ifndef CN_SERVICE_H
+#define CN_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/fb/fb.h"
+
+typedef struct cn_service_env {
+	const cn_config *config;
+	const char *data_dir; /* this service's own directory: <config.data_dir>/<name> */
+	cn_bus_pub *events;   /* where to publish change events; may be NULL */
+} cn_service_env;
+
+typedef struct cn_call_ctx {
+	const char *request_id;
+	const char *caller;
+	int64_t deadline_ms;
+} cn_call_ctx;
+
+/* A method: read the verified request `req`, build the reply table in b and
+ * set *resp (the reply's type is the route's `response` table); or return
+ * an error code with err set. Runs concurrently on worker threads. */
+typedef cn_code (*cn_method_fn)(void *state, const cn_call_ctx *ctx, cn_fb_table req,
+				cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+
+typedef struct cn_method {
+	const char *name; /* request table short name, e.g. "CreateExperiment" */
+	cn_method_fn fn;
+} cn_method;
+
+typedef struct cn_service_def {
+	const char *name;
+	cn_code (*open)(void **state, const cn_service_env *env, cn_err *err);
+	void (*close)(void *state);
+	const cn_method *methods;
+	size_t nmethods;
+} cn_service_def;
+
+/* The built-in services (core/services.c), NULL-terminated, and by name. */
+extern const cn_service_def *const cn_builtin_services[];
+const cn_service_def *cn_service_find(const char *name);
+
+typedef struct cn_service_runtime cn_service_runtime;
+
+/* Open the service's state and serve it on addr until stopped. */
+cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def,
+			 const cn_config *cfg, const char *addr, cn_bus_pub *events, cn_err *err);
+void cn_service_stop(cn_service_runtime *rt);
+
+#endif

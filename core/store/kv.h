@@ -1,0 +1,86 @@
+/*
+ * core/store/kv.h: the RocksDB layer every service keeps its state in.
+ *
+ * One database per service instance, owned by that instance alone. Each
+ * entity kind lives in its own column family; an entity and its secondary
+ * indexes are written in one atomic batch. Values are FlatBuffers, read in
+ * place from pinned slices (no copy). Keys are ordered big-endian composites
+ * (core/store/key.h) so prefix scans return history in order.
+ *
+ * Durability: every cn_kv_write is WAL-synced before it returns, so an
+ * acknowledged write survives kill -9 and power loss. Concurrent writers
+ * share one sync: RocksDB's write group commits all queued batches with a
+ * single fsync, so throughput grows with concurrency instead of being one
+ * fsync per call.
+ *
+ * Thread safety: all functions may be called from any thread concurrently,
+ * except that a batch or iterator belongs to one thread at a time.
+ */
+#ifndef CN_KV_H
+#define CN_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct cn_kv cn_kv;
+typedef struct cn_kv_batch cn_kv_batch;
+typedef struct cn_kv_iter cn_kv_iter;
+
+typedef struct cn_kv_opts {
+	bool sync;             /* default true; false only for benchmarks/tests */
+	size_t block_cache_mb; /* 0 = small default (8 MiB): Cairn aims for a low idle RSS */
+} cn_kv_opts;
+
+/* Open (creating if needed) the database at `path` with column families
+ * cf_names[0..ncf) ("default" is implicit and need not be listed). Column
+ * families are then addressed by their index in cf_names. */
+cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, size_t ncf,
+		   const cn_kv_opts *opts, cn_err *err);
+void cn_kv_close(cn_kv *db);
+
+/* A value pinned in RocksDB's cache; read it in place, then release. */
+typedef struct cn_kv_val {
+	const uint8_t *data;
+	size_t len;
+	void *pin_; /* private */
+} cn_kv_val;
+
+/* CN_OK with *val set, CN_RESOURCE_DOES_NOT_EXIST when absent (err untouched),
+ * CN_INTERNAL_ERROR on storage failure (err set). */
+cn_code cn_kv_get(cn_kv *db, int cf, const void *key, size_t klen, cn_kv_val *val, cn_err *err);
+void cn_kv_val_release(cn_kv_val *val);
+
+cn_kv_batch *cn_kv_batch_new(void);
+void cn_kv_batch_free(cn_kv_batch *b);
+void cn_kv_batch_clear(cn_kv_batch *b);
+void cn_kv_batch_put(cn_kv_batch *b, int cf, const void *key, size_t klen, const void *val, size_t vlen);
+void cn_kv_batch_del(cn_kv_batch *b, int cf, const void *key, size_t klen);
+/* Apply atomically and durably (see above). */
+cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err);
+
+/* Iterators over one column family, optionally bounded to keys starting with
+ * `prefix` (prefix may be NULL). Snapshot-consistent for their lifetime. */
+cn_kv_iter *cn_kv_iter_new(cn_kv *db, int cf, const void *prefix, size_t plen);
+void cn_kv_iter_free(cn_kv_iter *it);
+void cn_kv_iter_seek(cn_kv_iter *it, const void *key, size_t klen);  /* first >= key */
+void cn_kv_iter_seek_first(cn_kv_iter *it);
+void cn_kv_iter_seek_last(cn_kv_iter *it);
+void cn_kv_iter_seek_for_prev(cn_kv_iter *it, const void *key, size_t klen); /* last <= key */
+bool cn_kv_iter_valid(cn_kv_iter *it);
+void cn_kv_iter_next(cn_kv_iter *it);
+void cn_kv_iter_prev(cn_kv_iter *it);
+const uint8_t *cn_kv_iter_key(cn_kv_iter *it, size_t *len);
+const uint8_t *cn_kv_iter_value(cn_kv_iter *it, size_t *len);
+/* CN_OK, or CN_INTERNAL_ERROR if iteration stopped on a storage error. */
+cn_code cn_kv_iter_status(cn_kv_iter *it, cn_err *err);
+
+/* Counters for /metrics. */
+typedef struct cn_kv_stats {
+	uint64_t writes, syncs_shared_estimate, reads;
+} cn_kv_stats;
+void cn_kv_get_stats(cn_kv *db, cn_kv_stats *out);
+
+#endif
