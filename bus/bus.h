@@ -69,6 +69,16 @@ typedef struct cn_bus_reply {
 cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply *reply, cn_err *err);
 void cn_bus_reply_free(cn_bus_reply *r);
 
+/* Asynchronous call, for event-driven callers (the gateway suspends the HTTP
+ * connection and resumes it from `done`). `done` runs exactly once, on an
+ * nng thread, unless this function itself returns an error (then never).
+ * `done` owns *reply (free with cn_bus_reply_free); when code != CN_OK the
+ * reply is zeroed and err says why. The call's payload is copied before
+ * this returns. Must not block for long inside `done`. */
+typedef void (*cn_bus_done_fn)(void *arg, cn_code code, cn_bus_reply *reply, const cn_err *err);
+cn_code cn_bus_call_async(cn_bus_client *c, const cn_bus_call *call, cn_bus_done_fn done, void *arg,
+			  cn_err *err);
+
 /* ---- service side ---------------------------------------------------- */
 
 typedef struct cn_bus_request {

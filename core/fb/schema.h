@@ -86,7 +86,9 @@ typedef struct cn_schema_table {
  * `http` may list several "METHOD /path" separated by '|'; path segments
  * written {field} are path parameters decoded into that field. `since`
  * (default "2") is the API major version: the route is served under
- * /api/<since>.0<path> and /ajax-api/<since>.0<path>. */
+ * /api/<since>.0<path> and /ajax-api/<since>.0<path>. `max_body` (bytes,
+ * decimal) raises the gateway's default request-body limit for the few
+ * calls that carry large bodies (dataset profiles, trace batches). */
 typedef struct cn_route {
 	const char *method;  /* "GET", "POST", "PATCH", "DELETE", "PUT" */
 	const char *path;    /* "/mlflow/experiments/create" */
@@ -94,6 +96,7 @@ typedef struct cn_route {
 	const char *service; /* "tracking" */
 	int16_t request;     /* table index */
 	int16_t response;    /* table index */
+	uint32_t max_body;   /* from `max_body`; 0 = the configured default */
 } cn_route;
 
 typedef struct cn_schema {
