@@ -17,6 +17,13 @@
  * one waits for. Reconnection is nng's: a client keeps dialling in the
  * background, so a restarted service is used again without any restart of
  * the caller.
+ *
+ * Delivery: a request is sent once. nng's REQ resend timer is disabled
+ * because service writes are not idempotent and a slow reply is not a lost
+ * one; the only resend is nng's own when the connection carrying the request
+ * drops before the reply (nng 1.5 re-queues it on another connection; newer
+ * nng fails it, which surfaces as TEMPORARILY_UNAVAILABLE). A caller that
+ * sees TEMPORARILY_UNAVAILABLE does not know whether the work was done.
  */
 #ifndef CN_BUS_H
 #define CN_BUS_H
@@ -28,9 +35,9 @@
 #include "core/fb/fb.h"
 
 typedef struct cn_bus_tls {
-	const char *cert_file; /* PEM certificate (server: own; client: own for mTLS, optional) */
-	const char *key_file;  /* PEM private key matching cert_file */
-	const char *ca_file;   /* PEM CA bundle to verify the peer; NULL = no verification */
+	const char *cert_file;   /* PEM certificate (server: own; client: own for mTLS, optional) */
+	const char *key_file;    /* PEM private key matching cert_file */
+	const char *ca_file;     /* PEM CA bundle to verify the peer; NULL = no verification */
 	const char *server_name; /* client side: expected peer name; NULL = host of the address */
 } cn_bus_tls;
 
@@ -41,8 +48,25 @@ typedef struct cn_bus_client cn_bus_client;
 /* Open a client for one service at `addr`; dialling is non-blocking and
  * retried forever in the background. tls may be NULL. *out owned by caller. */
 cn_code cn_bus_client_open(cn_bus_client **out, const char *service_name, const char *addr,
-			   const cn_bus_tls *tls, cn_err *err);
+                           const cn_bus_tls *tls, cn_err *err);
+/* Fails calls still in flight (their `done` runs with
+ * CN_TEMPORARILY_UNAVAILABLE), waits for those callbacks, frees. NULL is a
+ * no-op. Must not be called from a `done` callback of the same client. */
 void cn_bus_client_close(cn_bus_client *c);
+
+/* Largest message (request or reply envelope) the bus accepts, bytes. */
+#define CN_BUS_MAX_MSG ((size_t)64 << 20)
+
+/* Counters for /metrics; monotonic except in_flight. */
+typedef struct cn_bus_stats {
+	uint64_t calls;         /* calls started */
+	uint64_t replies;       /* calls that got a reply (any reply code) */
+	uint64_t error_replies; /* replies whose code is not CN_OK */
+	uint64_t timeouts;  /* calls failed TEMPORARILY_UNAVAILABLE (deadline, no peer, closed) */
+	uint64_t errors;    /* calls failed otherwise (bad reply, out of memory) */
+	uint64_t in_flight; /* calls started and not yet completed */
+} cn_bus_stats;
+void cn_bus_client_stats(cn_bus_client *c, cn_bus_stats *out);
 
 typedef struct cn_bus_call {
 	const char *method;     /* request table short name */
@@ -55,9 +79,9 @@ typedef struct cn_bus_call {
 
 /* A reply; owns the received message. Free with cn_bus_reply_free. */
 typedef struct cn_bus_reply {
-	void *msg_;            /* nng_msg *, private */
-	cn_code code;          /* CN_OK or the service's error code */
-	const char *message;   /* error message (NUL-terminated) or "" */
+	void *msg_;             /* nng_msg *, private */
+	cn_code code;           /* CN_OK or the service's error code */
+	const char *message;    /* error message (NUL-terminated) or "" */
 	const uint8_t *payload; /* reply FlatBuffer (unverified), NULL on error */
 	size_t payload_len;
 } cn_bus_reply;
@@ -66,7 +90,8 @@ typedef struct cn_bus_reply {
  * CN_OK when a reply arrived (its own code is in reply->code), or an error
  * (CN_TEMPORARILY_UNAVAILABLE on deadline, CN_INTERNAL_ERROR otherwise)
  * with reply zeroed. */
-cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply *reply, cn_err *err);
+cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply *reply,
+                         cn_err *err);
 void cn_bus_reply_free(cn_bus_reply *r);
 
 /* Asynchronous call, for event-driven callers (the gateway suspends the HTTP
@@ -77,12 +102,17 @@ void cn_bus_reply_free(cn_bus_reply *r);
  * this returns. Must not block for long inside `done`. */
 typedef void (*cn_bus_done_fn)(void *arg, cn_code code, cn_bus_reply *reply, const cn_err *err);
 cn_code cn_bus_call_async(cn_bus_client *c, const cn_bus_call *call, cn_bus_done_fn done, void *arg,
-			  cn_err *err);
+                          cn_err *err);
+/* Both call functions fail at once (done never runs) with
+ * INVALID_PARAMETER_VALUE for a NULL method or deadline_ms <= 0,
+ * TEMPORARILY_UNAVAILABLE when the deadline has already passed, and
+ * INTERNAL_ERROR when out of memory. A reply that is not a well-formed
+ * REPLY Envelope for this request fails the call with INTERNAL_ERROR. */
 
 /* ---- service side ---------------------------------------------------- */
 
 typedef struct cn_bus_request {
-	const char *method;     /* NUL-terminated copies */
+	const char *method; /* NUL-terminated, never NULL ("" when absent); valid during the call */
 	const char *request_id;
 	const char *caller;
 	int64_t deadline_ms;
@@ -94,15 +124,32 @@ typedef struct cn_bus_request {
  * set *resp; or return an error code with err set (then b is ignored).
  * Called concurrently from the host's worker threads. */
 typedef cn_code (*cn_bus_handler_fn)(void *arg, const cn_bus_request *req, cn_fb_builder *b,
-				     cn_fb_ref *resp, cn_err *err);
+                                     cn_fb_ref *resp, cn_err *err);
 
 typedef struct cn_bus_host cn_bus_host;
 
-/* Listen on addr and serve with `workers` threads until cn_bus_host_stop. */
+/* Listen on addr and serve with `workers` threads (<= 0: 4) until
+ * cn_bus_host_stop. Each worker blocks in its own REP context and runs the
+ * handler on its own thread, so handlers may block (RocksDB syncs) without
+ * stalling nng's threads. Errors: INVALID_PARAMETER_VALUE for a bad address
+ * or a tls+tcp:// address without cert_file/key_file, INTERNAL_ERROR when
+ * the address cannot be listened on. tls is ignored for non-TLS addresses. */
 cn_code cn_bus_host_start(cn_bus_host **out, const char *addr, const cn_bus_tls *tls, int workers,
-			  cn_bus_handler_fn fn, void *arg, cn_err *err);
-/* Stop accepting, finish requests in progress, free. */
+                          cn_bus_handler_fn fn, void *arg, cn_err *err);
+/* Stop accepting, finish requests in progress, free. NULL is a no-op.
+ * Requests received but not yet picked up by a worker are dropped; their
+ * callers see the connection close (and, with nng 1.5, resend to whichever
+ * host listens on the address next). */
 void cn_bus_host_stop(cn_bus_host *h);
+
+typedef struct cn_bus_host_stats {
+	uint64_t requests;    /* requests received (valid or not) */
+	uint64_t bad;         /* not an Envelope REQUEST: answered MALFORMED_REQUEST */
+	uint64_t expired;     /* dropped unanswered: deadline already passed */
+	uint64_t errors;      /* answered with an error code (handler or host) */
+	uint64_t send_failed; /* replies that could not be sent (caller gone) */
+} cn_bus_host_stats;
+void cn_bus_host_stats_get(cn_bus_host *h, cn_bus_host_stats *out);
 
 /* ---- events (PUB/SUB) -------------------------------------------------- */
 
@@ -110,17 +157,31 @@ typedef struct cn_bus_pub cn_bus_pub;
 cn_code cn_bus_pub_open(cn_bus_pub **out, const char *addr, const cn_bus_tls *tls, cn_err *err);
 void cn_bus_pub_close(cn_bus_pub *p);
 /* Publish an event Envelope (kind EVENT, method = topic). Never blocks:
- * PUB drops for slow subscribers, so events are notifications, not a log. */
+ * PUB drops for slow subscribers, so events are notifications, not a log.
+ * CN_OK once handed to nng (subscribers may still miss it);
+ * TEMPORARILY_UNAVAILABLE when dropped here (counted in stats);
+ * INVALID_PARAMETER_VALUE for an empty topic; INTERNAL_ERROR when out of memory.
+ * Safe from many threads at once. */
 cn_code cn_bus_publish(cn_bus_pub *p, const char *topic, const char *request_id,
-		       const void *payload, size_t len);
+                       const void *payload, size_t len);
+
+typedef struct cn_bus_pub_stats {
+	uint64_t published; /* events handed to nng */
+	uint64_t dropped;   /* events dropped (socket full or out of memory) */
+} cn_bus_pub_stats;
+void cn_bus_pub_stats_get(cn_bus_pub *p, cn_bus_pub_stats *out);
 
 typedef struct cn_bus_sub cn_bus_sub;
 typedef void (*cn_bus_event_fn)(void *arg, const char *topic, const char *request_id,
-				const uint8_t *payload, size_t len);
+                                const uint8_t *payload, size_t len);
 /* Dial a publisher; fn is called on an nng thread for each event whose topic
- * starts with topic_prefix ("" = all). */
+ * starts with topic_prefix ("" = all), one event at a time, with pointers
+ * valid only during the call. Dialling retries in the background like the
+ * client's. Events that are not well-formed EVENT Envelopes are dropped. */
 cn_code cn_bus_sub_open(cn_bus_sub **out, const char *addr, const cn_bus_tls *tls,
-			const char *topic_prefix, cn_bus_event_fn fn, void *arg, cn_err *err);
+                        const char *topic_prefix, cn_bus_event_fn fn, void *arg, cn_err *err);
+/* Stops delivery (no fn call starts after this returns), frees. Must not be
+ * called from fn. NULL is a no-op. */
 void cn_bus_sub_close(cn_bus_sub *s);
 
 #endif

@@ -72,5 +72,14 @@ cn_code cn_config_set(cn_config *c, const char *key, const char *value, cn_err *
 const char *cn_config_service_addr(const cn_config *c, const char *name);
 /* Print every setting with its current value (for `cairn config`). */
 void cn_config_dump(const cn_config *c, void *file /* FILE* */);
+/* Print every setting's key, type, default, environment names and help
+ * (for `cairn config --help` and the README's table). */
+void cn_config_help(void *file /* FILE* */);
+/* Fill derived defaults once all sources are applied: data_dir becomes
+ * absolute (relative to the working directory), artifacts_destination ""
+ * becomes <data_dir>/artifacts, gateway_threads 0 becomes the number of
+ * online CPUs. A path that would not fit CN_CFG_STR is left as it was and a
+ * CONFIG-PATH-TOO-LONG warning is logged. Idempotent; never blocks. */
+void cn_config_resolve(cn_config *c);
 
 #endif

@@ -65,7 +65,8 @@ cn_code cn_code_from_name(const char *name, size_t len);
  * `return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "...")`. err may be NULL. */
 cn_code cn_err_set(cn_err *err, cn_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-cn_code cn_err_vset(cn_err *err, cn_code code, const char *fmt, va_list ap);
+cn_code cn_err_vset(cn_err *err, cn_code code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 void cn_err_clear(cn_err *err);
 
 #endif

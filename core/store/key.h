@@ -33,10 +33,13 @@ void cn_key_raw(cn_key *k, const void *p, size_t len);
 
 /* Decoding, for keys read back from iterators. Each returns false on a
  * malformed key; *pos advances past the part. */
+bool cn_key_get_u8(const uint8_t *k, size_t len, size_t *pos, uint8_t *v);
 bool cn_key_get_u32(const uint8_t *k, size_t len, size_t *pos, uint32_t *v);
 bool cn_key_get_u64(const uint8_t *k, size_t len, size_t *pos, uint64_t *v);
 bool cn_key_get_i64(const uint8_t *k, size_t len, size_t *pos, int64_t *v);
-/* Unescapes into out (capacity cap, NUL-terminated); false if it does not fit. */
+/* Unescapes into out (capacity cap, NUL-terminated); false if it does not fit.
+ * out may be NULL (cap 0) to skip the part. On false *pos is unchanged;
+ * outlen may be NULL. */
 bool cn_key_get_str(const uint8_t *k, size_t len, size_t *pos, char *out, size_t cap, size_t *outlen);
 
 #endif

@@ -36,7 +36,12 @@ typedef struct cn_kv_opts {
 
 /* Open (creating if needed) the database at `path` with column families
  * cf_names[0..ncf) ("default" is implicit and need not be listed). Column
- * families are then addressed by their index in cf_names. */
+ * families are then addressed by their index in cf_names. opts may be NULL
+ * (sync on, 8 MiB cache). Missing parent directories are created. Column
+ * families already in the database but not listed are opened too (RocksDB
+ * requires it) and stay unaddressable. Blocks (recovery replays the WAL).
+ * Errors: CN_INTERNAL_ERROR with RocksDB's message (e.g. the database is
+ * locked by another process or handle); *out is NULL then. */
 cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, size_t ncf,
 		   const cn_kv_opts *opts, cn_err *err);
 void cn_kv_close(cn_kv *db);
@@ -64,6 +69,11 @@ cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err);
 /* Iterators over one column family, optionally bounded to keys starting with
  * `prefix` (prefix may be NULL). Snapshot-consistent for their lifetime. */
 cn_kv_iter *cn_kv_iter_new(cn_kv *db, int cf, const void *prefix, size_t plen);
+/* (NULL only when out of memory. A bad cf gives an iterator that is never
+ * valid and whose cn_kv_iter_status reports the error. Key and value
+ * pointers stay valid until the iterator moves or is freed. Seeks outside
+ * the prefix clamp to it: seek below it lands on its first key,
+ * seek_for_prev above it on its last.) */
 void cn_kv_iter_free(cn_kv_iter *it);
 void cn_kv_iter_seek(cn_kv_iter *it, const void *key, size_t klen);  /* first >= key */
 void cn_kv_iter_seek_first(cn_kv_iter *it);
@@ -77,7 +87,18 @@ const uint8_t *cn_kv_iter_value(cn_kv_iter *it, size_t *len);
 /* CN_OK, or CN_INTERNAL_ERROR if iteration stopped on a storage error. */
 cn_code cn_kv_iter_status(cn_kv_iter *it, cn_err *err);
 
+/* Writes a consistent copy of the database into `dir` (which must not exist)
+ * for backups: SST files are hard-linked when on the same file system, so
+ * it is cheap; memtables are flushed first so the copy needs no WAL replay.
+ * Blocks on I/O; safe alongside concurrent reads and writes.
+ * Errors: CN_RESOURCE_ALREADY_EXISTS if dir exists, else CN_INTERNAL_ERROR. */
+cn_code cn_kv_checkpoint(cn_kv *db, const char *dir, cn_err *err);
+
 /* Counters for /metrics. */
+/* writes: cn_kv_write calls that succeeded; reads: cn_kv_get calls;
+ * syncs_shared_estimate: synced writes that rode on another writer's WAL
+ * sync (RocksDB's DB stats: WAL writes minus WAL syncs, which RocksDB rounds
+ * to thousands past 10000; never decreases), 0 when sync is off. */
 typedef struct cn_kv_stats {
 	uint64_t writes, syncs_shared_estimate, reads;
 } cn_kv_stats;

@@ -47,8 +47,8 @@ int cn_test_main(void);
 	do {                                                                 \
 		const char *a_ = (a), *b_ = (b);                             \
 		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                     \
-			char m_[512];                                        \
-			snprintf(m_, sizeof m_, "%s == %s (\"%s\" != \"%s\")", #a, #b, \
+			char m_[1024];                                       \
+			snprintf(m_, sizeof m_, "%.100s == %.100s (\"%.300s\" != \"%.300s\")", #a, #b, \
 				 a_ ? a_ : "(null)", b_ ? b_ : "(null)");    \
 			cn_test_fail(__FILE__, __LINE__, m_);                \
 		}                                                            \

@@ -1,0 +1,643 @@
+/* bus/bus_test.c: REQ/REP over real sockets: round trips, concurrency, errors, deadlines, restarts.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus/bus.h"
+#include "bus/bus_testutil.h"
+#include "cn_test.h"
+#include "core/clock.h"
+#include "core/codec/codec.h"
+#include "core/log.h"
+#include "schemas/cairn_schema.h"
+
+static void tcp_addr(char *out, size_t cap)
+{
+	snprintf(out, cap, "tcp://127.0.0.1:%d", tu_free_port());
+}
+
+/* Echo a short and a large (over nng's default 1 MiB limit) payload. */
+static void echo_over(const char *addr)
+{
+	cn_err err;
+	cn_bus_host *h = NULL;
+	cn_bus_client *c = NULL;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "echo", addr, NULL, &err), CN_OK);
+	if (!h || !c)
+		goto out;
+	cn_bus_reply r;
+	char text[64];
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "hello bus", 0, 10000, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_OK);
+	CN_CHECK_STR(r.message, "");
+	CN_CHECK_STR(tu_payload_text(r.payload, r.payload_len, text, sizeof text), "hello bus");
+	cn_bus_reply_free(&r);
+	CN_CHECK(r.msg_ == NULL && r.payload == NULL);
+
+	size_t big_len = (size_t)3 << 20;
+	char *big = malloc(big_len + 1);
+	memset(big, 'x', big_len);
+	big[big_len] = '\0';
+	big[0] = 'B';
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", big, 0, 20000, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_OK);
+	CN_CHECK(r.payload_len > big_len);
+	char *back = malloc(big_len + 16);
+	CN_CHECK(tu_payload_text(r.payload, r.payload_len, back, big_len + 16) != NULL);
+	CN_CHECK(strcmp(back, big) == 0);
+	cn_bus_reply_free(&r);
+	free(back);
+	free(big);
+
+	cn_bus_stats st;
+	cn_bus_client_stats(c, &st);
+	CN_CHECK_EQ_INT(st.calls, 2);
+	CN_CHECK_EQ_INT(st.replies, 2);
+	CN_CHECK_EQ_INT(st.in_flight, 0);
+	CN_CHECK_EQ_INT(st.timeouts + st.errors + st.error_replies, 0);
+out:
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+CN_TEST(echo_inproc)
+{
+	echo_over("inproc://bus-test-echo");
+}
+
+CN_TEST(echo_ipc)
+{
+	char dir[64], addr[128];
+	tu_tmpdir(dir, sizeof dir);
+	CN_CHECK(dir[0] != '\0');
+	snprintf(addr, sizeof addr, "ipc://%s/echo.sock", dir);
+	echo_over(addr);
+	tu_rmtree(dir);
+}
+
+CN_TEST(echo_tcp)
+{
+	char addr[64];
+	tcp_addr(addr, sizeof addr);
+	echo_over(addr);
+}
+
+CN_TEST(request_id_and_caller_reach_the_handler)
+{
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	const char *addr = "inproc://bus-test-who";
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 1, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "who", addr, NULL, &err), CN_OK);
+	size_t len;
+	uint8_t *p = tu_payload("", 0, &len);
+	cn_bus_call call = {.method = "Who",
+	                    .request_id = "req-123",
+	                    .caller = "alice",
+	                    .deadline_ms = cn_now_ms() + 10000,
+	                    .payload = p,
+	                    .payload_len = len};
+	cn_bus_reply r;
+	char text[128];
+	CN_CHECK_EQ_INT(cn_bus_call_sync(c, &call, &r, &err), CN_OK);
+	CN_CHECK_STR(tu_payload_text(r.payload, r.payload_len, text, sizeof text), "req-123|alice");
+	cn_bus_reply_free(&r);
+
+	/* Without a request id the client makes one (32 hex digits). */
+	call.request_id = NULL;
+	call.caller = NULL;
+	CN_CHECK_EQ_INT(cn_bus_call_sync(c, &call, &r, &err), CN_OK);
+	CN_CHECK(tu_payload_text(r.payload, r.payload_len, text, sizeof text) != NULL);
+	CN_CHECK_EQ_INT(strlen(text), 33);
+	CN_CHECK(text[32] == '|');
+	cn_bus_reply_free(&r);
+	free(p);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+/* ---- concurrency ------------------------------------------------------- */
+
+typedef struct collect {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, ok, open, fail_code;
+} collect;
+
+static void collect_done(void *arg, cn_code code, cn_bus_reply *reply, const cn_err *err)
+{
+	collect *k = arg;
+	char text[32] = "";
+	if (code == CN_OK && reply->code == CN_OK)
+		tu_payload_text(reply->payload, reply->payload_len, text, sizeof text);
+	cn_bus_reply_free(reply);
+	pthread_mutex_lock(&k->mu);
+	k->done++;
+	if (code == CN_OK)
+		k->ok++;
+	else
+		k->fail_code = code;
+	if (strcmp(text, "open") == 0)
+		k->open++;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Wait (at most 30 s) until n completions arrived; returns how many did. */
+static int collect_wait(collect *k, int n)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&k->mu);
+	while (k->done < n && pthread_cond_timedwait(&k->cv, &k->mu, &until) == 0)
+		;
+	int d = k->done;
+	pthread_mutex_unlock(&k->mu);
+	return d;
+}
+
+typedef struct gate_arg {
+	cn_bus_client *c;
+	collect *k;
+	int started;
+} gate_arg;
+
+static void *gate_thread(void *arg)
+{
+	gate_arg *g = arg;
+	size_t len;
+	uint8_t *p = tu_payload("", 64, &len);
+	for (int i = 0; i < 8; i++) {
+		cn_bus_call call = {.method = "Gate",
+		                    .deadline_ms = cn_now_ms() + 20000,
+		                    .payload = p,
+		                    .payload_len = len};
+		cn_err err;
+		if (cn_bus_call_async(g->c, &call, collect_done, g->k, &err) == CN_OK)
+			g->started++;
+	}
+	free(p); /* the call copied it */
+	return NULL;
+}
+
+CN_TEST(sixty_four_calls_in_flight_on_one_client)
+{
+	char addr[64];
+	tcp_addr(addr, sizeof addr);
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 64, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "gate", addr, NULL, &err), CN_OK);
+	collect k = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	pthread_t th[8];
+	gate_arg ga[8];
+	for (int i = 0; i < 8; i++) {
+		ga[i] = (gate_arg){c, &k, 0};
+		pthread_create(&th[i], NULL, gate_thread, &ga[i]);
+	}
+	int started = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		started += ga[i].started;
+	}
+	CN_CHECK_EQ_INT(started, 64);
+	CN_CHECK_EQ_INT(collect_wait(&k, 64), 64);
+	/* Every Gate handler saw 64 calls inside at once: all were in flight together. */
+	CN_CHECK_EQ_INT(k.ok, 64);
+	CN_CHECK_EQ_INT(k.open, 64);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+typedef struct echo_arg {
+	cn_bus_client *c;
+	int id;
+	int good;
+} echo_arg;
+
+static void *echo_thread(void *arg)
+{
+	echo_arg *e = arg;
+	for (int i = 0; i < 100; i++) {
+		char want[64], got[64];
+		snprintf(want, sizeof want, "thread %d call %d", e->id, i);
+		cn_bus_reply r;
+		cn_err err;
+		if (tu_call(e->c, "Echo", want, 0, 20000, &r, &err) != CN_OK)
+			continue;
+		if (tu_payload_text(r.payload, r.payload_len, got, sizeof got) &&
+		    strcmp(got, want) == 0)
+			e->good++;
+		cn_bus_reply_free(&r);
+	}
+	return NULL;
+}
+
+CN_TEST(replies_go_to_their_own_callers)
+{
+	const char *addr = "inproc://bus-test-many";
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 4, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "echo", addr, NULL, &err), CN_OK);
+	pthread_t th[8];
+	echo_arg ea[8];
+	for (int i = 0; i < 8; i++) {
+		ea[i] = (echo_arg){c, i, 0};
+		pthread_create(&th[i], NULL, echo_thread, &ea[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		CN_CHECK_EQ_INT(ea[i].good, 100);
+	}
+	cn_bus_stats st;
+	cn_bus_client_stats(c, &st);
+	CN_CHECK_EQ_INT(st.calls, 800);
+	CN_CHECK_EQ_INT(st.replies, 800);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+CN_TEST(async_calls_complete_once_each)
+{
+	const char *addr = "inproc://bus-test-async";
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 4, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "echo", addr, NULL, &err), CN_OK);
+	collect k = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	size_t len;
+	uint8_t *p = tu_payload("open", 0, &len);
+	for (int i = 0; i < 16; i++) {
+		cn_bus_call call = {.method = i % 4 == 3 ? "Fail" : "Echo",
+		                    .deadline_ms = cn_now_ms() + 10000,
+		                    .payload = p,
+		                    .payload_len = len};
+		CN_CHECK_EQ_INT(cn_bus_call_async(c, &call, collect_done, &k, &err), CN_OK);
+	}
+	free(p);
+	CN_CHECK_EQ_INT(collect_wait(&k, 16), 16);
+	CN_CHECK_EQ_INT(k.ok, 16);   /* every call got a reply ... */
+	CN_CHECK_EQ_INT(k.open, 12); /* ... 12 echoes and 4 error replies */
+	tu_sleep_ms(50);
+	CN_CHECK_EQ_INT(k.done, 16); /* and no callback ran twice */
+	cn_bus_stats st;
+	cn_bus_client_stats(c, &st);
+	CN_CHECK_EQ_INT(st.error_replies, 4);
+
+	/* Argument errors fail at once and never call back. */
+	cn_bus_call bad = {.method = NULL, .deadline_ms = cn_now_ms() + 1000};
+	CN_CHECK_EQ_INT(cn_bus_call_async(c, &bad, collect_done, &k, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	bad.method = "Echo";
+	bad.deadline_ms = cn_now_ms() - 5;
+	CN_CHECK_EQ_INT(cn_bus_call_async(c, &bad, collect_done, &k, &err),
+	                CN_TEMPORARILY_UNAVAILABLE);
+	CN_CHECK(tu_has(err.msg, "deadline"));
+	tu_sleep_ms(50);
+	CN_CHECK_EQ_INT(k.done, 16);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+CN_TEST(close_fails_calls_in_flight)
+{
+	const char *addr = "inproc://bus-test-close";
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 1, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "sleepy", addr, NULL, &err), CN_OK);
+	collect k = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	size_t len;
+	uint8_t *p = tu_payload("zz", 1000, &len);
+	cn_bus_call call = {.method = "Sleep",
+	                    .deadline_ms = cn_now_ms() + 20000,
+	                    .payload = p,
+	                    .payload_len = len};
+	CN_CHECK_EQ_INT(cn_bus_call_async(c, &call, collect_done, &k, &err), CN_OK);
+	free(p);
+	tu_sleep_ms(100);
+	int64_t t0 = tu_now_ms();
+	cn_bus_client_close(c); /* returns after the callback ran */
+	CN_CHECK(tu_now_ms() - t0 < 10000);
+	CN_CHECK_EQ_INT(k.done, 1);
+	CN_CHECK_EQ_INT(k.fail_code, CN_TEMPORARILY_UNAVAILABLE);
+	cn_bus_host_stop(h);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+CN_TEST(error_replies_carry_code_and_message)
+{
+	const char *addr = "inproc://bus-test-errors";
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "errs", addr, NULL, &err), CN_OK);
+	cn_bus_reply r;
+	CN_CHECK_EQ_INT(tu_call(c, "Fail", "42", 0, 10000, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_RESOURCE_DOES_NOT_EXIST);
+	CN_CHECK_STR(r.message, "Experiment '42' does not exist");
+	CN_CHECK(r.payload == NULL && r.payload_len == 0);
+	cn_bus_reply_free(&r);
+
+	CN_CHECK_EQ_INT(tu_call(c, "NoReply", "", 0, 10000, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_INTERNAL_ERROR);
+	CN_CHECK(tu_has(r.message, "NoReply"));
+	cn_bus_reply_free(&r);
+
+	CN_CHECK_EQ_INT(tu_call(c, "Nope", "", 0, 10000, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_ENDPOINT_NOT_FOUND);
+	cn_bus_reply_free(&r);
+
+	/* A payload the handler cannot verify. */
+	cn_bus_call call = {.method = "Echo",
+	                    .deadline_ms = cn_now_ms() + 10000,
+	                    .payload = "\x01\x02\x03",
+	                    .payload_len = 3};
+	CN_CHECK_EQ_INT(cn_bus_call_sync(c, &call, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_INVALID_PARAMETER_VALUE);
+	cn_bus_reply_free(&r);
+
+	/* Bad arguments: reply stays zeroed. */
+	call.deadline_ms = 0;
+	CN_CHECK_EQ_INT(cn_bus_call_sync(c, &call, &r, &err), CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(r.msg_ == NULL && r.payload == NULL);
+
+	cn_bus_host_stats hs;
+	cn_bus_host_stats_get(h, &hs);
+	CN_CHECK_EQ_INT(hs.requests, 4);
+	CN_CHECK_EQ_INT(hs.errors, 4);
+	cn_bus_stats st;
+	cn_bus_client_stats(c, &st);
+	CN_CHECK_EQ_INT(st.error_replies, 4);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+CN_TEST(open_errors)
+{
+	cn_err err;
+	cn_bus_host *h = NULL, *h2 = NULL;
+	cn_bus_client *c = NULL;
+	CN_CHECK_EQ_INT(cn_bus_host_start(&h, "bogus://nowhere", NULL, 1, tu_handler, NULL, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(h == NULL);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "x", "bogus://nowhere", NULL, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(c == NULL);
+	CN_CHECK_EQ_INT(cn_bus_host_start(&h, NULL, NULL, 1, tu_handler, NULL, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+
+	char addr[64];
+	tcp_addr(addr, sizeof addr);
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 1, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_host_start(&h2, addr, NULL, 1, tu_handler, NULL, &err),
+	                CN_INTERNAL_ERROR);
+	CN_CHECK(tu_has(err.msg, addr));
+	CN_CHECK(h2 == NULL);
+	cn_bus_host_stop(h);
+	cn_bus_host_stop(NULL);
+	cn_bus_client_close(NULL);
+}
+
+/* ---- deadlines and availability ----------------------------------------- */
+
+CN_TEST(slow_handler_times_out_at_the_deadline)
+{
+	const char *addr = "inproc://bus-test-slow";
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", addr, NULL, &err), CN_OK);
+	cn_bus_reply r;
+	int64_t t0 = tu_now_ms();
+	CN_CHECK_EQ_INT(tu_call(c, "Sleep", "zz", 3000, 200, &r, &err), CN_TEMPORARILY_UNAVAILABLE);
+	CN_CHECK(tu_now_ms() - t0 < 2000); /* liveness: well before the handler ends */
+	CN_CHECK(tu_has(err.msg, "Service 'tracking' did not answer within"));
+	CN_CHECK(tu_has(err.msg, addr));
+	CN_CHECK(r.msg_ == NULL);
+	/* The other worker still serves. */
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "still here", 0, 10000, &r, &err), CN_OK);
+	cn_bus_reply_free(&r);
+	cn_bus_stats st;
+	cn_bus_client_stats(c, &st);
+	CN_CHECK_EQ_INT(st.timeouts, 1);
+	CN_CHECK_EQ_INT(st.in_flight, 0);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+CN_TEST(no_service_fails_at_the_deadline)
+{
+	char addr[64];
+	tcp_addr(addr, sizeof addr);
+	cn_err err;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "registry", addr, NULL, &err), CN_OK);
+	cn_bus_reply r;
+	int64_t t0 = tu_now_ms();
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "anyone?", 0, 300, &r, &err),
+	                CN_TEMPORARILY_UNAVAILABLE);
+	CN_CHECK(tu_now_ms() - t0 < 3000);
+	CN_CHECK(tu_has(err.msg, "Service 'registry'"));
+	CN_CHECK(tu_has(err.msg, "not connected"));
+	cn_bus_client_close(c);
+}
+
+CN_TEST(restarted_service_is_used_again)
+{
+	char addr[64];
+	tcp_addr(addr, sizeof addr);
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	cn_bus_reply r;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", addr, NULL, &err), CN_OK);
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "one", 0, 10000, &r, &err), CN_OK);
+	cn_bus_reply_free(&r);
+
+	cn_bus_host_stop(h);
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "two", 0, 300, &r, &err), CN_TEMPORARILY_UNAVAILABLE);
+
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
+	char text[16];
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "three", 0, 10000, &r, &err), CN_OK);
+	CN_CHECK_STR(tu_payload_text(r.payload, r.payload_len, text, sizeof text), "three");
+	cn_bus_reply_free(&r);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+/* ---- raw peers ---------------------------------------------------------- */
+
+/* An Envelope built by hand, as a misbehaving peer might send it. */
+static size_t raw_envelope(uint8_t *out, size_t cap, int8_t kind, const char *rid,
+                           const char *method, int64_t deadline)
+{
+	cn_fb_builder *b = cn_fb_builder_new(256);
+	cn_fb_ref r = cn_fb_create_cstr(b, rid);
+	cn_fb_ref m = cn_fb_create_cstr(b, method);
+	cn_Envelope_start(b);
+	cn_Envelope_add_kind(b, kind);
+	cn_Envelope_add_request_id(b, r);
+	cn_Envelope_add_method(b, m);
+	cn_Envelope_add_deadline_ms(b, deadline);
+	cn_fb_ref root = cn_Envelope_end(b);
+	const uint8_t *p;
+	size_t len = 0;
+	if (cn_fb_finish(b, root, &p, &len) && len <= cap)
+		memcpy(out, p, len);
+	else
+		len = 0;
+	cn_fb_builder_free(b);
+	return len;
+}
+
+/* Send bytes on a raw REQ socket; returns the reply's error_code ("" = OK),
+ * "(none)" when no reply came within wait_ms, "(bad)" for a malformed one. */
+static const char *raw_request(nng_socket s, const void *buf, size_t len, int wait_ms, char *out,
+                               size_t cap)
+{
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, wait_ms);
+	if (nng_send(s, (void *)buf, len, 0) != 0)
+		return "(send failed)";
+	nng_msg *m;
+	if (nng_recvmsg(s, &m, 0) != 0)
+		return "(none)";
+	cn_err err;
+	if (cn_fb_verify(&cn_schema_cairn, CN_TABLE_Envelope, nng_msg_body(m), nng_msg_len(m),
+	                 &err) != CN_OK) {
+		nng_msg_free(m);
+		return "(bad)";
+	}
+	cn_fb_table t = cn_fb_root(nng_msg_body(m));
+	cn_fb_str code = cn_Envelope_error_code(t);
+	snprintf(out, cap, "%s%.*s", cn_Envelope_kind(t) == CN_Kind_REPLY ? "" : "(kind)",
+	         (int)code.len, code.ptr ? code.ptr : "");
+	nng_msg_free(m);
+	return out;
+}
+
+CN_TEST(garbage_and_expired_requests)
+{
+	const char *addr = "inproc://bus-test-garbage";
+	cn_err err;
+	cn_bus_host *h;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
+	nng_socket s;
+	CN_CHECK_EQ_INT(nng_req0_open(&s), 0);
+	CN_CHECK_EQ_INT(nng_dial(s, addr, NULL, 0), 0);
+	char out[64];
+	CN_CHECK_STR(raw_request(s, "this is not a flatbuffer", 24, 10000, out, sizeof out),
+	             "MALFORMED_REQUEST");
+	CN_CHECK_STR(raw_request(s, "", 0, 10000, out, sizeof out), "MALFORMED_REQUEST");
+	uint8_t env[512];
+	size_t n = raw_envelope(env, sizeof env, CN_Kind_EVENT, "r1", "Echo", 0);
+	CN_CHECK_STR(raw_request(s, env, n, 10000, out, sizeof out), "MALFORMED_REQUEST");
+	/* Truncated envelope. */
+	n = raw_envelope(env, sizeof env, CN_Kind_REQUEST, "r2", "Echo", 0);
+	CN_CHECK_STR(raw_request(s, env, n / 2, 10000, out, sizeof out), "MALFORMED_REQUEST");
+	/* Past its deadline: dropped without a reply. */
+	n = raw_envelope(env, sizeof env, CN_Kind_REQUEST, "r3", "Echo", cn_now_ms() - 1000);
+	CN_CHECK_STR(raw_request(s, env, n, 300, out, sizeof out), "(none)");
+	/* No payload at all: the handler refuses it, the host survives. */
+	n = raw_envelope(env, sizeof env, CN_Kind_REQUEST, "r4", "Echo", 0);
+	CN_CHECK_STR(raw_request(s, env, n, 10000, out, sizeof out), "INVALID_PARAMETER_VALUE");
+	nng_close(s);
+
+	cn_bus_host_stats hs;
+	cn_bus_host_stats_get(h, &hs);
+	CN_CHECK_EQ_INT(hs.requests, 6);
+	CN_CHECK_EQ_INT(hs.bad, 4);
+	CN_CHECK_EQ_INT(hs.expired, 1);
+
+	cn_bus_client *c;
+	cn_bus_reply r;
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "echo", addr, NULL, &err), CN_OK);
+	CN_CHECK_EQ_INT(tu_call(c, "Echo", "fine", 0, 10000, &r, &err), CN_OK);
+	CN_CHECK_EQ_INT(r.code, CN_OK);
+	cn_bus_reply_free(&r);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
+/* A fake service answering each request with the given reply bytes. */
+typedef struct fake_rep {
+	nng_socket s;
+	int mode; /* 0: garbage, 1: reply with another request id, 2: a REQUEST */
+} fake_rep;
+
+static void *fake_rep_main(void *arg)
+{
+	fake_rep *f = arg;
+	nng_msg *m;
+	while (nng_recvmsg(f->s, &m, 0) == 0) {
+		uint8_t env[512];
+		size_t n = f->mode == 0
+		                   ? 5
+		                   : raw_envelope(env, sizeof env,
+		                                  f->mode == 1 ? CN_Kind_REPLY : CN_Kind_REQUEST,
+		                                  "someone-else", "Echo", 0);
+		if (f->mode == 0)
+			memcpy(env, "junk!", 5);
+		nng_msg_clear(m);
+		nng_msg_append(m, env, n);
+		if (nng_sendmsg(f->s, m, 0) != 0)
+			nng_msg_free(m);
+	}
+	return NULL;
+}
+
+CN_TEST(malformed_or_mismatched_replies_fail_the_call)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		char addr[64];
+		snprintf(addr, sizeof addr, "inproc://bus-test-fake-%d", mode);
+		fake_rep f = {.mode = mode};
+		CN_CHECK_EQ_INT(nng_rep0_open(&f.s), 0);
+		CN_CHECK_EQ_INT(nng_listen(f.s, addr, NULL, 0), 0);
+		pthread_t th;
+		pthread_create(&th, NULL, fake_rep_main, &f);
+		cn_err err;
+		cn_bus_client *c;
+		cn_bus_reply r;
+		CN_CHECK_EQ_INT(cn_bus_client_open(&c, "fake", addr, NULL, &err), CN_OK);
+		CN_CHECK_EQ_INT(tu_call(c, "Echo", "x", 0, 10000, &r, &err), CN_INTERNAL_ERROR);
+		CN_CHECK(tu_has(err.msg, mode == 0 ? "malformed" : "does not match"));
+		CN_CHECK(r.msg_ == NULL);
+		cn_bus_stats st;
+		cn_bus_client_stats(c, &st);
+		CN_CHECK_EQ_INT(st.errors, 1);
+		cn_bus_client_close(c);
+		nng_close(f.s);
+		pthread_join(th, NULL);
+	}
+}
+
+static void quiet_logs(void) __attribute__((constructor));
+static void quiet_logs(void)
+{
+	/* Tests provoke warnings on purpose; CN_TEST_LOG=debug shows them. */
+	const char *lvl = getenv("CN_TEST_LOG");
+	cn_log_init(lvl ? cn_log_level_from_name(lvl) : CN_LOG_OFF, 0);
+}
+
+CN_TEST_MAIN()

@@ -1,0 +1,95 @@
+/* bus/envelope.c: building Envelopes into nng messages, and checking them on receipt. */
+#include "bus/bus_int.h"
+
+#include <string.h>
+
+#include "core/codec/codec.h"
+#include "core/fb/schema.h"
+#include "schemas/cairn_schema.h"
+
+nng_duration cn_bus_ms_left(int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - cn_now_ms();
+	if (left <= 0)
+		return 0;
+	if (left > INT32_MAX)
+		return INT32_MAX;
+	return (nng_duration)left;
+}
+
+static cn_fb_ref env_str(cn_fb_builder *b, const char *s)
+{
+	return s ? cn_fb_create_cstr(b, s) : 0;
+}
+
+cn_code cn_bus_env_build(cn_fb_builder *b, const cn_bus_env_out *f, nng_msg **out, cn_err *err)
+{
+	*out = NULL;
+	if (f->payload_len > CN_BUS_MAX_MSG - 1024)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "bus message of %zu bytes exceeds the limit of %zu bytes",
+		                  f->payload_len, CN_BUS_MAX_MSG);
+	cn_fb_builder_reset(b);
+	/* Children first: FlatBuffers are built back to front. */
+	cn_fb_ref payload = 0;
+	if (f->payload)
+		payload = cn_fb_create_vec_scalars(b, f->payload, f->payload_len, 1);
+	cn_fb_ref rid = env_str(b, f->request_id);
+	cn_fb_ref method = env_str(b, f->method);
+	cn_fb_ref caller = env_str(b, f->caller);
+	cn_fb_ref ecode = env_str(b, f->error_code);
+	cn_fb_ref emsg = env_str(b, f->error_message);
+
+	cn_Envelope_start(b);
+	cn_Envelope_add_kind(b, f->kind);
+	cn_Envelope_add_request_id(b, rid);
+	cn_Envelope_add_method(b, method);
+	cn_Envelope_add_caller(b, caller);
+	cn_Envelope_add_deadline_ms(b, f->deadline_ms);
+	cn_Envelope_add_error_code(b, ecode);
+	cn_Envelope_add_error_message(b, emsg);
+	cn_Envelope_add_payload(b, payload);
+	cn_Envelope_add_sent_ms(b, cn_now_ms());
+	cn_fb_ref root = cn_Envelope_end(b);
+
+	const uint8_t *bytes;
+	size_t len;
+	if (!cn_fb_finish(b, root, &bytes, &len))
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory building a bus envelope");
+	nng_msg *m;
+	if (nng_msg_alloc(&m, len) != 0)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory for a bus message");
+	memcpy(nng_msg_body(m), bytes, len);
+	*out = m;
+	return CN_OK;
+}
+
+static const char *env_cstr(cn_fb_str s)
+{
+	/* Verified strings are NUL-terminated inside the buffer. */
+	return s.ptr ? s.ptr : "";
+}
+
+cn_code cn_bus_env_parse(const void *buf, size_t len, cn_bus_env_in *in, cn_err *err)
+{
+	memset(in, 0, sizeof *in);
+	cn_err verr;
+	cn_err_clear(&verr);
+	if (!buf || cn_fb_verify(&cn_schema_cairn, CN_TABLE_Envelope, buf, len, &verr) != CN_OK)
+		return cn_err_set(err, CN_MALFORMED_REQUEST, "not a bus envelope: %s",
+		                  verr.msg[0] ? verr.msg : "empty message");
+	cn_fb_table t = cn_fb_root(buf);
+	in->kind = cn_Envelope_kind(t);
+	in->request_id = env_cstr(cn_Envelope_request_id(t));
+	in->method = env_cstr(cn_Envelope_method(t));
+	in->caller = env_cstr(cn_Envelope_caller(t));
+	in->deadline_ms = cn_Envelope_deadline_ms(t);
+	in->error_code = env_cstr(cn_Envelope_error_code(t));
+	in->error_message = env_cstr(cn_Envelope_error_message(t));
+	cn_fb_vec v = cn_Envelope_payload(t);
+	if (v.buf) {
+		in->payload = cn_fb_vec_elem(v, 0, 1);
+		in->payload_len = v.n;
+	}
+	return CN_OK;
+}

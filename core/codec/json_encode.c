@@ -1,0 +1,161 @@
+/*
+ * core/codec/json_encode.c: FlatBuffers -> MLflow JSON (protobuf JSON
+ * mapping with snake_case names): fields in id order, absent fields and
+ * empty vectors omitted (protobuf omits empty repeated fields), enums as
+ * names, 64-bit integers as JSON numbers, non-finite floats as the strings
+ * "NaN", "Infinity", "-Infinity". The buffer must have been verified.
+ */
+#include "core/codec/codec_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Non-finite values as protobuf's JSON strings; others in shortest form. */
+static void jenc_real(cn_buf *out, double d, bool is_float)
+{
+	if (isnan(d)) {
+		cn_buf_puts(out, "\"NaN\"");
+		return;
+	}
+	if (isinf(d)) {
+		cn_buf_puts(out, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+		return;
+	}
+	char tmp[40];
+	codec_fmt_real(tmp, sizeof tmp, d, is_float);
+	cn_buf_puts(out, tmp);
+}
+
+static void jenc_enum(const cn_schema *s, int ei, int64_t v, cn_buf *out)
+{
+	if (ei >= 0 && (size_t)ei < s->nenums) {
+		const cn_schema_enum *e = &s->enums[ei];
+		for (uint16_t i = 0; i < e->nvals; i++) {
+			if (e->vals[i].value == v) {
+				cn_buf_json_str(out, e->vals[i].name, strlen(e->vals[i].name));
+				return;
+			}
+		}
+	}
+	cn_buf_printf(out, "%lld", (long long)v); /* not a known value: the number */
+}
+
+/* Scalar of type ft stored at p. */
+static void jenc_scalar(const cn_schema *s, uint8_t ft, int ei, const uint8_t *p, cn_buf *out)
+{
+	int64_t i = 0;
+	switch (ft) {
+	case CN_FT_BOOL: cn_buf_puts(out, *p ? "true" : "false"); return;
+	case CN_FT_I8: i = (int8_t)*p; break;
+	case CN_FT_U8: i = *p; break;
+	case CN_FT_I16: {
+		int16_t x;
+		memcpy(&x, p, 2);
+		i = x;
+		break;
+	}
+	case CN_FT_U16: i = cn_fb_rd_u16(p); break;
+	case CN_FT_I32: i = cn_fb_rd_i32(p); break;
+	case CN_FT_U32: i = cn_fb_rd_u32(p); break;
+	case CN_FT_I64: i = (int64_t)cn_fb_rd_u64(p); break;
+	case CN_FT_U64:
+		if (ei < 0) {
+			cn_buf_printf(out, "%llu", (unsigned long long)cn_fb_rd_u64(p));
+			return;
+		}
+		i = (int64_t)cn_fb_rd_u64(p);
+		break;
+	case CN_FT_F32: {
+		float f;
+		memcpy(&f, p, 4);
+		jenc_real(out, f, true);
+		return;
+	}
+	case CN_FT_F64: {
+		double d;
+		memcpy(&d, p, 8);
+		jenc_real(out, d, false);
+		return;
+	}
+	default: cn_buf_puts(out, "null"); return;
+	}
+	if (ei >= 0)
+		jenc_enum(s, ei, i, out);
+	else
+		cn_buf_printf(out, "%lld", (long long)i);
+}
+
+static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_buf *out);
+
+static void jenc_vector(const cn_schema *s, const cn_schema_field *f, cn_fb_vec v, int depth,
+                        cn_buf *out)
+{
+	cn_buf_putc(out, '[');
+	size_t esz = codec_scalar_size(f->elem);
+	for (uint32_t i = 0; i < v.n && !cn_buf_failed(out); i++) {
+		if (i)
+			cn_buf_putc(out, ',');
+		if (f->elem == CN_FT_STRING) {
+			cn_fb_str str = cn_fb_vec_str(v, i);
+			cn_buf_json_str(out, str.ptr, str.len);
+		} else if (f->elem == CN_FT_TABLE) {
+			jenc_table(s, f->table, cn_fb_vec_table(v, i), depth + 1, out);
+		} else {
+			jenc_scalar(s, f->elem, f->enum_index, cn_fb_vec_elem(v, i, esz), out);
+		}
+	}
+	cn_buf_putc(out, ']');
+}
+
+static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_buf *out)
+{
+	/* Verified buffers are at most CODEC_MAX_DEPTH deep; this only guards
+	 * hand-built ones against runaway recursion. */
+	if (ti < 0 || (size_t)ti >= s->ntables || depth > CODEC_MAX_DEPTH || !t.buf) {
+		cn_buf_puts(out, "{}");
+		return;
+	}
+	const cn_schema_table *tab = &s->tables[ti];
+	bool first = true;
+	cn_buf_putc(out, '{');
+	for (uint16_t k = 0; k < tab->nfields && !cn_buf_failed(out); k++) {
+		const cn_schema_field *f = &tab->fields[k];
+		uint16_t off = cn_fb_field_off(t, f->id);
+		if (!off || (f->flags & CN_FF_DEPRECATED))
+			continue;
+		cn_fb_vec v = {NULL, 0, 0};
+		if (f->type == CN_FT_VECTOR) {
+			v = cn_fb_get_vec(t, f->id);
+			if (v.n == 0)
+				continue;
+		}
+		if (!first)
+			cn_buf_putc(out, ',');
+		first = false;
+		cn_buf_json_str(out, f->name, strlen(f->name));
+		cn_buf_putc(out, ':');
+		switch (f->type) {
+		case CN_FT_STRING: {
+			cn_fb_str str = cn_fb_get_str(t, f->id);
+			cn_buf_json_str(out, str.ptr, str.len);
+			break;
+		}
+		case CN_FT_TABLE:
+			jenc_table(s, f->table, cn_fb_get_table(t, f->id), depth + 1, out);
+			break;
+		case CN_FT_VECTOR: jenc_vector(s, f, v, depth, out); break;
+		default: jenc_scalar(s, f->type, f->enum_index, t.buf + t.pos + off, out); break;
+		}
+	}
+	cn_buf_putc(out, '}');
+}
+
+cn_code cn_json_encode(const cn_schema *s, int table, cn_fb_table t, cn_buf *out)
+{
+	if (!s || !out || table < 0 || (size_t)table >= s->ntables)
+		return CN_INTERNAL_ERROR;
+	jenc_table(s, table, t, 1, out);
+	return cn_buf_failed(out) ? CN_INTERNAL_ERROR : CN_OK;
+}

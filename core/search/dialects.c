@@ -1,0 +1,172 @@
+/*
+ * core/search/dialects.c: the dialects of the search language, as data.
+ *
+ * Each mirrors one of MLflow's Search*Utils classes (mlflow/utils/
+ * search_utils.py) and the store code that applies it: which prefixes select
+ * which entity, which keys exist, which comparators each kind of key takes,
+ * and the wording of the errors. A new searchable object is a new table here.
+ */
+#include "core/search/search.h"
+
+#define OPS_STRING_LIST (CN_SEARCH_OPS_STRING | CN_SEARCH_OPS_LIST)
+#define KEY_FO          (CN_SEARCH_KEY_FILTER | CN_SEARCH_KEY_ORDER)
+
+/* MLflow's message when a list is compared with any attribute but run_id,
+ * which search_experiments shares although experiments have no run_id. */
+#define DIALECT_LIST_ERROR \
+	"Only the 'run_id' attribute supports comparison with a list of quoted string values."
+
+/* ---- search_experiments (SearchExperimentsUtils, SqlAlchemyStore) ----- */
+
+static const cn_search_key dialect_experiment_keys[] = {
+        {.name = "name", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "creation_time", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        {.name = "last_update_time", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        /* Order only; numeric because ids order as numbers ("9" < "10"). */
+        {.name = "experiment_id", .kind = CN_SEARCH_NUMERIC, .flags = CN_SEARCH_KEY_ORDER},
+        {0},
+};
+
+const cn_search_dialect cn_search_dialect_experiments = {
+        .name = "experiments",
+        .entities =
+                {
+                        [CN_SEARCH_ATTRIBUTE] =
+                                {
+                                        .name = "attribute",
+                                        /* Only the singular: MLflow rejects attributes.x here. */
+                                        .prefixes = (const char *const[]){"attribute", NULL},
+                                        .keys = dialect_experiment_keys,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                        .value_label = "attributes",
+                                        .list_error = DIALECT_LIST_ERROR,
+                                        .op_label_string = "string attribute",
+                                        .op_label_numeric = "numeric attribute",
+                                },
+                        [CN_SEARCH_TAG] =
+                                {
+                                        .name = "tag",
+                                        .prefixes = (const char *const[]){"tag", "tags", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .null_checks = true,
+                                        .op_label_string = "tag",
+                                },
+                },
+        .bare = CN_SEARCH_ATTRIBUTE,
+        .trim_prefix_backticks = false,
+        .quote_invalid_clauses = false,
+        .entity_error = "Valid entity types are ('attribute', 'tag', 'tags')",
+        .null_check_error = "IS NULL / IS NOT NULL is only supported for tags",
+        .default_order = (const char *const[]){"creation_time DESC", "experiment_id ASC", NULL},
+        .tiebreak_order = (const char *const[]){"experiment_id DESC", NULL},
+};
+
+/* ---- search_runs (SearchUtils, RunInfo's searchable attributes) -------- */
+
+static const cn_search_key dialect_run_keys[] = {
+        {.name = "run_id", .kind = CN_SEARCH_STRING, .flags = KEY_FO | CN_SEARCH_KEY_LIST},
+        {.name = "run_name", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "user_id", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "status", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "artifact_uri", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "start_time", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        {.name = "end_time", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        /* MLflow's aliases (translate_key_alias); "run name" filters only. */
+        {.name = "created", .canonical = "start_time", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        {.name = "Created", .canonical = "start_time", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        {.name = "run name",
+         .canonical = "run_name",
+         .kind = CN_SEARCH_STRING,
+         .flags = CN_SEARCH_KEY_FILTER},
+        {.name = "Run name",
+         .canonical = "run_name",
+         .kind = CN_SEARCH_STRING,
+         .flags = CN_SEARCH_KEY_FILTER},
+        {.name = "Run Name",
+         .canonical = "run_name",
+         .kind = CN_SEARCH_STRING,
+         .flags = CN_SEARCH_KEY_FILTER},
+        {0},
+};
+
+static const cn_search_key dialect_dataset_keys[] = {
+        {.name = "name",
+         .kind = CN_SEARCH_STRING,
+         .flags = CN_SEARCH_KEY_FILTER | CN_SEARCH_KEY_LIST},
+        {.name = "digest",
+         .kind = CN_SEARCH_STRING,
+         .flags = CN_SEARCH_KEY_FILTER | CN_SEARCH_KEY_LIST},
+        /* The input's mlflow.data.context tag ("train", "eval"). */
+        {.name = "context",
+         .kind = CN_SEARCH_STRING,
+         .flags = CN_SEARCH_KEY_FILTER | CN_SEARCH_KEY_LIST},
+        {0},
+};
+
+const cn_search_dialect cn_search_dialect_runs = {
+        .name = "runs",
+        .entities =
+                {
+                        [CN_SEARCH_ATTRIBUTE] =
+                                {
+                                        .name = "attribute",
+                                        .prefixes = (const char *const[]){"attribute", "attributes",
+                                                                          "attr", "run", NULL},
+                                        .keys = dialect_run_keys,
+                                        .string_ops = OPS_STRING_LIST,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                        .value_label = "attributes",
+                                        .list_error = DIALECT_LIST_ERROR,
+                                },
+                        [CN_SEARCH_METRIC] =
+                                {
+                                        .name = "metric",
+                                        .prefixes =
+                                                (const char *const[]){"metric", "metrics", NULL},
+                                        .kind = CN_SEARCH_NUMERIC,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                },
+                        [CN_SEARCH_PARAM] =
+                                {
+                                        .name = "parameter",
+                                        .prefixes = (const char *const[]){"parameter", "parameters",
+                                                                          "param", "params", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .null_checks = true,
+                                        .orderable = true,
+                                },
+                        [CN_SEARCH_TAG] =
+                                {
+                                        .name = "tag",
+                                        .prefixes = (const char *const[]){"tag", "tags", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .null_checks = true,
+                                        .orderable = true,
+                                },
+                        [CN_SEARCH_DATASET] =
+                                {
+                                        .name = "dataset",
+                                        .prefixes =
+                                                (const char *const[]){"dataset", "datasets", NULL},
+                                        .keys = dialect_dataset_keys,
+                                        .string_ops = OPS_STRING_LIST,
+                                        .value_label = "dataset attributes",
+                                },
+                },
+        .bare = CN_SEARCH_ATTRIBUTE,
+        .trim_prefix_backticks = true,
+        .quote_invalid_clauses = true,
+        .entity_error = "Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']",
+        .null_check_error = "IS NULL / IS NOT NULL is only supported for tags and params",
+        /* Newest first, then run id; MLflow appends both unless present. */
+        .default_order = (const char *const[]){"attribute.start_time DESC", NULL},
+        .tiebreak_order =
+                (const char *const[]){"attribute.start_time DESC", "attribute.run_id ASC", NULL},
+};

@@ -1,0 +1,154 @@
+/*
+ * core/tracking/tracking_service.c: the tracking service's definition, its
+ * state's life cycle (open the database, find the next id, make sure the
+ * Default experiment exists) and its method table.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/store/key.h"
+#include "core/tracking/tracking.h"
+#include "core/tracking/tracking_int.h"
+
+static const char *const trk_cf_names[TRK_CF_COUNT_] = {
+	[TRK_CF_EXPERIMENTS] = "experiments",
+	[TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
+};
+
+/* mkdir -p: the data directory may not exist on first start. */
+static int trk_mkdirs(const char *path)
+{
+	char tmp[CN_CFG_STR + 64];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Where new experiments' artifacts go: MLflow's rules for `mlflow server`. */
+static void trk_artifact_root(const cn_config *cfg, char *out, size_t cap)
+{
+	if (cfg->default_artifact_root[0])
+		snprintf(out, cap, "%s", cfg->default_artifact_root);
+	else if (cfg->serve_artifacts)
+		snprintf(out, cap, "mlflow-artifacts:/");
+	else if (cfg->artifacts_destination[0])
+		snprintf(out, cap, "%s", cfg->artifacts_destination);
+	else
+		snprintf(out, cap, "%s/artifacts", cfg->data_dir);
+}
+
+static cn_code trk_init_ids(trk_state *s, cn_err *err)
+{
+	cn_kv_iter *it = cn_kv_iter_new(s->db, TRK_CF_EXPERIMENTS, NULL, 0);
+	if (!it)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	cn_kv_iter_seek_last(it);
+	bool any = cn_kv_iter_valid(it);
+	uint64_t last = 0;
+	if (any) {
+		size_t klen, pos = 0;
+		const uint8_t *k = cn_kv_iter_key(it, &klen);
+		if (!cn_key_get_u64(k, klen, &pos, &last)) {
+			cn_kv_iter_free(it);
+			return cn_err_set(err, CN_DATA_LOSS, "corrupt experiment key");
+		}
+	}
+	cn_code rc = cn_kv_iter_status(it, err);
+	cn_kv_iter_free(it);
+	if (rc != CN_OK)
+		return rc;
+	s->next_experiment_id = any ? last + 1 : 1;
+	if (any)
+		return CN_OK;
+	/* First start: the Default experiment, id 0, as every MLflow store has. */
+	char loc[CN_CFG_STR + 8];
+	size_t rl = strlen(s->artifact_root);
+	int n = snprintf(loc, sizeof loc, "%s%s0", s->artifact_root,
+			 rl && s->artifact_root[rl - 1] == '/' ? "" : "/");
+	trk_experiment e = {.id = 0,
+			    .name = {"Default", 7},
+			    .artifact_location = {loc, (uint32_t)n},
+			    .lifecycle_stage = {"active", 6}};
+	e.creation_time = e.last_update_time = cn_now_ms();
+	return trk_experiment_store(s, &e, NULL, err);
+}
+
+static void trk_free(trk_state *s)
+{
+	if (s->db)
+		cn_kv_close(s->db);
+	for (int i = 0; i < s->npending; i++)
+		free(s->pending[i]);
+	pthread_mutex_destroy(&s->names_mu);
+	pthread_cond_destroy(&s->names_cv);
+	for (int i = 0; i < TRK_LOCK_STRIPES; i++)
+		pthread_mutex_destroy(&s->stripes[i]);
+	free(s);
+}
+
+static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
+{
+	trk_state *s = calloc(1, sizeof *s);
+	if (!s)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	pthread_mutex_init(&s->names_mu, NULL);
+	pthread_cond_init(&s->names_cv, NULL);
+	for (int i = 0; i < TRK_LOCK_STRIPES; i++)
+		pthread_mutex_init(&s->stripes[i], NULL);
+	s->events = env->events;
+	trk_artifact_root(env->config, s->artifact_root, sizeof s->artifact_root);
+	if (trk_mkdirs(env->data_dir) != 0) {
+		trk_free(s);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
+				  env->data_dir, strerror(errno));
+	}
+	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
+	cn_code rc = cn_kv_open(&s->db, env->data_dir, trk_cf_names, TRK_CF_COUNT_, &opts, err);
+	if (rc == CN_OK)
+		rc = trk_init_ids(s, err);
+	if (rc != CN_OK) {
+		trk_free(s);
+		return rc;
+	}
+	*state = s;
+	return CN_OK;
+}
+
+static void trk_close(void *state)
+{
+	if (state)
+		trk_free(state);
+}
+
+static const cn_method trk_methods[] = {
+	{"CreateExperiment", trk_create_experiment},
+	{"GetExperiment", trk_get_experiment},
+	{"GetExperimentByName", trk_get_experiment_by_name},
+	{"SearchExperiments", trk_search_experiments},
+	{"UpdateExperiment", trk_update_experiment},
+	{"DeleteExperiment", trk_delete_experiment},
+	{"RestoreExperiment", trk_restore_experiment},
+	{"SetExperimentTag", trk_set_experiment_tag},
+	{"DeleteExperimentTag", trk_delete_experiment_tag},
+};
+
+const cn_service_def cn_tracking_service = {
+	.name = "tracking",
+	.open = trk_open,
+	.close = trk_close,
+	.methods = trk_methods,
+	.nmethods = sizeof trk_methods / sizeof trk_methods[0],
+};
