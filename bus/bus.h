@@ -18,12 +18,14 @@
  * background, so a restarted service is used again without any restart of
  * the caller.
  *
- * Delivery: a request is sent once. nng's REQ resend timer is disabled
- * because service writes are not idempotent and a slow reply is not a lost
- * one; the only resend is nng's own when the connection carrying the request
- * drops before the reply (nng 1.5 re-queues it on another connection; newer
- * nng fails it, which surfaces as TEMPORARILY_UNAVAILABLE). A caller that
- * sees TEMPORARILY_UNAVAILABLE does not know whether the work was done.
+ * Delivery: nng's timed REQ resend is effectively off (its period is longer
+ * than any deadline) because service writes are not idempotent and a slow
+ * reply is not a lost one. The one resend is nng's own when the connection
+ * carrying a request drops before the reply: the request is queued again
+ * and goes out on the next connection (a restarted service), within the
+ * call's deadline. A request the old service had already executed may thus
+ * run twice; a caller that sees TEMPORARILY_UNAVAILABLE does not know
+ * whether the work was done.
  */
 #ifndef CN_BUS_H
 #define CN_BUS_H

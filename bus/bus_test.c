@@ -486,6 +486,47 @@ CN_TEST(restarted_service_is_used_again)
 	cn_bus_host_stop(h);
 }
 
+CN_TEST(queued_request_moves_to_restarted_service)
+{
+	char addr[64];
+	tcp_addr(addr, sizeof addr);
+	cn_err err;
+	cn_bus_host *h;
+	cn_bus_client *c;
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 1, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", addr, NULL, &err), CN_OK);
+	collect busy = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	collect queued = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	size_t l1, l2;
+	uint8_t *p1 = tu_payload("slow", 500, &l1), *p2 = tu_payload("open", 0, &l2);
+	cn_bus_call a = {.method = "Sleep",
+	                 .deadline_ms = cn_now_ms() + 20000,
+	                 .payload = p1,
+	                 .payload_len = l1};
+	cn_bus_call b = {.method = "Echo",
+	                 .deadline_ms = cn_now_ms() + 20000,
+	                 .payload = p2,
+	                 .payload_len = l2};
+	/* The only worker is busy with a, so b waits at the host ... */
+	CN_CHECK_EQ_INT(cn_bus_call_async(c, &a, collect_done, &busy, &err), CN_OK);
+	tu_sleep_ms(100);
+	CN_CHECK_EQ_INT(cn_bus_call_async(c, &b, collect_done, &queued, &err), CN_OK);
+	tu_sleep_ms(100);
+	/* ... when the host stops: a is finished and answered, b never ran. */
+	cn_bus_host_stop(h);
+	CN_CHECK_EQ_INT(collect_wait(&busy, 1), 1);
+	CN_CHECK_EQ_INT(busy.ok, 1);
+	/* b's connection dropped, so nng sends it again to the next host. */
+	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 1, &err), CN_OK);
+	CN_CHECK_EQ_INT(collect_wait(&queued, 1), 1);
+	CN_CHECK_EQ_INT(queued.ok, 1);
+	CN_CHECK_EQ_INT(queued.open, 1);
+	free(p1);
+	free(p2);
+	cn_bus_client_close(c);
+	cn_bus_host_stop(h);
+}
+
 /* ---- raw peers ---------------------------------------------------------- */
 
 /* An Envelope built by hand, as a misbehaving peer might send it. */

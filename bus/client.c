@@ -83,10 +83,14 @@ cn_code cn_bus_client_open(cn_bus_client **out, const char *service_name, const 
 		goto fail_nosock;
 	}
 	rc = cn_bus_tr_socket_setup(c->sock, err);
-	/* No timed resend: writes are not idempotent (see bus.h, "Delivery"). */
+	/* Resend timer longer than any deadline (they are clamped to the same
+	 * value): never a timed resend, since writes are not idempotent. It must
+	 * stay finite: nng re-queues a request whose connection dropped only
+	 * when resending is enabled; "infinite" fails it with ECONNRESET. See
+	 * bus.h, "Delivery". */
 	if (rc == CN_OK &&
-	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0)
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "%s: cannot disable resend: %s", what,
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, INT32_MAX)) != 0)
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "%s: cannot set resend time: %s", what,
 		                nng_strerror(rv));
 	if (rc == CN_OK)
 		rc = cn_bus_tr_dial(c->sock, addr, tls, what, err);

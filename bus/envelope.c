@@ -17,7 +17,7 @@ nng_duration cn_bus_ms_left(int64_t deadline_ms)
 	return (nng_duration)left;
 }
 
-static cn_fb_ref env_str(cn_fb_builder *b, const char *s)
+static cn_fb_ref envelope_str(cn_fb_builder *b, const char *s)
 {
 	return s ? cn_fb_create_cstr(b, s) : 0;
 }
@@ -34,11 +34,11 @@ cn_code cn_bus_env_build(cn_fb_builder *b, const cn_bus_env_out *f, nng_msg **ou
 	cn_fb_ref payload = 0;
 	if (f->payload)
 		payload = cn_fb_create_vec_scalars(b, f->payload, f->payload_len, 1);
-	cn_fb_ref rid = env_str(b, f->request_id);
-	cn_fb_ref method = env_str(b, f->method);
-	cn_fb_ref caller = env_str(b, f->caller);
-	cn_fb_ref ecode = env_str(b, f->error_code);
-	cn_fb_ref emsg = env_str(b, f->error_message);
+	cn_fb_ref rid = envelope_str(b, f->request_id);
+	cn_fb_ref method = envelope_str(b, f->method);
+	cn_fb_ref caller = envelope_str(b, f->caller);
+	cn_fb_ref ecode = envelope_str(b, f->error_code);
+	cn_fb_ref emsg = envelope_str(b, f->error_message);
 
 	cn_Envelope_start(b);
 	cn_Envelope_add_kind(b, f->kind);
@@ -64,7 +64,7 @@ cn_code cn_bus_env_build(cn_fb_builder *b, const cn_bus_env_out *f, nng_msg **ou
 	return CN_OK;
 }
 
-static const char *env_cstr(cn_fb_str s)
+static const char *envelope_cstr(cn_fb_str s)
 {
 	/* Verified strings are NUL-terminated inside the buffer. */
 	return s.ptr ? s.ptr : "";
@@ -80,12 +80,12 @@ cn_code cn_bus_env_parse(const void *buf, size_t len, cn_bus_env_in *in, cn_err 
 		                  verr.msg[0] ? verr.msg : "empty message");
 	cn_fb_table t = cn_fb_root(buf);
 	in->kind = cn_Envelope_kind(t);
-	in->request_id = env_cstr(cn_Envelope_request_id(t));
-	in->method = env_cstr(cn_Envelope_method(t));
-	in->caller = env_cstr(cn_Envelope_caller(t));
+	in->request_id = envelope_cstr(cn_Envelope_request_id(t));
+	in->method = envelope_cstr(cn_Envelope_method(t));
+	in->caller = envelope_cstr(cn_Envelope_caller(t));
 	in->deadline_ms = cn_Envelope_deadline_ms(t);
-	in->error_code = env_cstr(cn_Envelope_error_code(t));
-	in->error_message = env_cstr(cn_Envelope_error_message(t));
+	in->error_code = envelope_cstr(cn_Envelope_error_code(t));
+	in->error_message = envelope_cstr(cn_Envelope_error_message(t));
 	cn_fb_vec v = cn_Envelope_payload(t);
 	if (v.buf) {
 		in->payload = cn_fb_vec_elem(v, 0, 1);

@@ -130,7 +130,7 @@ cn_code cn_bus_publish(cn_bus_pub *p, const char *topic, const char *request_id,
 }
 
 /* Deliver one received event if it is well-formed and matches. */
-static void sub_deliver(cn_bus_sub *s, nng_msg *msg)
+static void events_deliver(cn_bus_sub *s, nng_msg *msg)
 {
 	cn_bus_env_in in;
 	cn_err err;
@@ -148,7 +148,7 @@ static void sub_deliver(cn_bus_sub *s, nng_msg *msg)
 	s->fn(s->arg, in.method, in.request_id, in.payload, in.payload_len);
 }
 
-static void sub_recv_cb(void *arg)
+static void events_recv_cb(void *arg)
 {
 	cn_bus_sub *s = arg;
 	int rv = nng_aio_result(s->aio);
@@ -157,7 +157,7 @@ static void sub_recv_cb(void *arg)
 	if (rv == 0) {
 		nng_msg *msg = nng_aio_get_msg(s->aio);
 		nng_aio_set_msg(s->aio, NULL);
-		sub_deliver(s, msg);
+		events_deliver(s, msg);
 		nng_msg_free(msg);
 	} else {
 		CN_LOGW("BUS-SUB-RECV-FAILED", NULL, "event receive from %s failed: %s", s->addr,
@@ -166,7 +166,7 @@ static void sub_recv_cb(void *arg)
 	nng_recv_aio(s->sock, s->aio);
 }
 
-static void sub_free(cn_bus_sub *s)
+static void events_sub_free(cn_bus_sub *s)
 {
 	if (s->aio)
 		nng_aio_free(s->aio); /* waits for a callback in progress */
@@ -188,7 +188,7 @@ cn_code cn_bus_sub_open(cn_bus_sub **out, const char *addr, const cn_bus_tls *tl
 	s->addr = strdup(addr);
 	s->prefix = strdup(topic_prefix ? topic_prefix : "");
 	if (!s->addr || !s->prefix) {
-		sub_free(s);
+		events_sub_free(s);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	}
 	s->prefix_len = strlen(s->prefix);
@@ -196,7 +196,7 @@ cn_code cn_bus_sub_open(cn_bus_sub **out, const char *addr, const cn_bus_tls *tl
 	s->arg = arg;
 	int rv = nng_sub0_open(&s->sock);
 	if (rv != 0) {
-		sub_free(s);
+		events_sub_free(s);
 		return cn_err_set(err, CN_INTERNAL_ERROR,
 		                  "event subscriber: cannot open socket: %s", nng_strerror(rv));
 	}
@@ -204,14 +204,14 @@ cn_code cn_bus_sub_open(cn_bus_sub **out, const char *addr, const cn_bus_tls *tl
 	if (rc == CN_OK && (rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "event subscriber: subscribe: %s",
 		                nng_strerror(rv));
-	if (rc == CN_OK && (rv = nng_aio_alloc(&s->aio, sub_recv_cb, s)) != 0)
+	if (rc == CN_OK && (rv = nng_aio_alloc(&s->aio, events_recv_cb, s)) != 0)
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "event subscriber: aio: %s",
 		                nng_strerror(rv));
 	if (rc == CN_OK)
 		rc = cn_bus_tr_dial(s->sock, addr, tls, "event subscriber", err);
 	if (rc != CN_OK) {
 		nng_close(s->sock);
-		sub_free(s);
+		events_sub_free(s);
 		return rc;
 	}
 	nng_recv_aio(s->sock, s->aio);
@@ -226,5 +226,5 @@ void cn_bus_sub_close(cn_bus_sub *s)
 	/* The pending receive fails with NNG_ECLOSED and the loop ends;
 	 * nng_aio_free then waits for any callback still running. */
 	nng_close(s->sock);
-	sub_free(s);
+	events_sub_free(s);
 }

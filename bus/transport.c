@@ -16,13 +16,13 @@
 
 /* Reconnect back-off: a restarted service is found within ~1 s, while a
  * service that stays down costs one attempt per second per client. */
-#define TR_RECONN_MIN_MS 50
-#define TR_RECONN_MAX_MS 1000
+#define TRANSPORT_RECONN_MIN_MS 50
+#define TRANSPORT_RECONN_MAX_MS 1000
 
 /* PEM files are small; refuse anything absurd rather than read it whole. */
-#define TR_PEM_MAX ((long)1 << 20)
+#define TRANSPORT_PEM_MAX ((long)1 << 20)
 
-static int tr_is_tls(const char *addr)
+static int transport_is_tls(const char *addr)
 {
 	return strncmp(addr, "tls+tcp", 7) == 0;
 }
@@ -47,7 +47,7 @@ cn_code cn_bus_tr_socket_setup(nng_socket sock, cn_err *err)
 }
 
 /* Read a whole PEM file into a NUL-terminated heap string (caller frees). */
-static cn_code tr_read_pem(const char *path, const char *what, char **out, cn_err *err)
+static cn_code transport_read_pem(const char *path, const char *what, char **out, cn_err *err)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "rb");
@@ -58,11 +58,11 @@ static cn_code tr_read_pem(const char *path, const char *what, char **out, cn_er
 	long n = -1;
 	if (fseek(f, 0, SEEK_END) == 0)
 		n = ftell(f);
-	if (n < 0 || n > TR_PEM_MAX || fseek(f, 0, SEEK_SET) != 0) {
+	if (n < 0 || n > TRANSPORT_PEM_MAX || fseek(f, 0, SEEK_SET) != 0) {
 		fclose(f);
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "TLS %s file %s is unreadable or larger than %ld bytes", what,
-		                  path, TR_PEM_MAX);
+		                  path, TRANSPORT_PEM_MAX);
 	}
 	p = malloc((size_t)n + 1);
 	if (!p) {
@@ -82,12 +82,12 @@ static cn_code tr_read_pem(const char *path, const char *what, char **out, cn_er
 }
 
 /* Own certificate and key (both or neither). */
-static cn_code tr_own_cert(nng_tls_config *cfg, const cn_bus_tls *tls, cn_err *err)
+static cn_code transport_own_cert(nng_tls_config *cfg, const cn_bus_tls *tls, cn_err *err)
 {
 	char *cert = NULL, *key = NULL;
-	cn_code rc = tr_read_pem(tls->cert_file, "certificate", &cert, err);
+	cn_code rc = transport_read_pem(tls->cert_file, "certificate", &cert, err);
 	if (rc == CN_OK)
-		rc = tr_read_pem(tls->key_file, "key", &key, err);
+		rc = transport_read_pem(tls->key_file, "key", &key, err);
 	if (rc == CN_OK) {
 		int rv = nng_tls_config_own_cert(cfg, cert, key, NULL);
 		if (rv != 0)
@@ -100,10 +100,10 @@ static cn_code tr_own_cert(nng_tls_config *cfg, const cn_bus_tls *tls, cn_err *e
 	return rc;
 }
 
-static cn_code tr_ca(nng_tls_config *cfg, const char *ca_file, cn_err *err)
+static cn_code transport_ca(nng_tls_config *cfg, const char *ca_file, cn_err *err)
 {
 	char *ca = NULL;
-	cn_code rc = tr_read_pem(ca_file, "CA", &ca, err);
+	cn_code rc = transport_read_pem(ca_file, "CA", &ca, err);
 	if (rc != CN_OK)
 		return rc;
 	int rv = nng_tls_config_ca_chain(cfg, ca, NULL);
@@ -117,7 +117,7 @@ static cn_code tr_ca(nng_tls_config *cfg, const char *ca_file, cn_err *err)
 }
 
 /* Host part of "tls+tcp://host:port" or "tls+tcp://[v6]:port" into out. */
-static void tr_host_of(const char *addr, char *out, size_t cap)
+static void transport_host_of(const char *addr, char *out, size_t cap)
 {
 	const char *h = strstr(addr, "://");
 	h = h ? h + 3 : addr;
@@ -136,8 +136,8 @@ static void tr_host_of(const char *addr, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-static cn_code tr_tls_config(nng_tls_config **out, int server, const char *addr,
-                             const cn_bus_tls *tls, const char *what, cn_err *err)
+static cn_code transport_tls_config(nng_tls_config **out, int server, const char *addr,
+                                    const cn_bus_tls *tls, const char *what, cn_err *err)
 {
 	*out = NULL;
 	int have_cert = tls && tls->cert_file && tls->cert_file[0];
@@ -159,9 +159,9 @@ static cn_code tr_tls_config(nng_tls_config **out, int server, const char *addr,
 		                  what, nng_strerror(rv));
 	cn_code rc = CN_OK;
 	if (have_cert)
-		rc = tr_own_cert(cfg, tls, err);
+		rc = transport_own_cert(cfg, tls, err);
 	if (rc == CN_OK && tls && tls->ca_file && tls->ca_file[0])
-		rc = tr_ca(cfg, tls->ca_file, err);
+		rc = transport_ca(cfg, tls->ca_file, err);
 	else if (rc == CN_OK) {
 		/* No CA: the header's contract is "no verification" on both ends. */
 		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
@@ -174,7 +174,7 @@ static cn_code tr_tls_config(nng_tls_config **out, int server, const char *addr,
 		if (tls && tls->server_name && tls->server_name[0])
 			snprintf(host, sizeof host, "%s", tls->server_name);
 		else
-			tr_host_of(addr, host, sizeof host);
+			transport_host_of(addr, host, sizeof host);
 		rv = nng_tls_config_server_name(cfg, host);
 		if (rv != 0)
 			rc = cn_err_set(err, CN_INTERNAL_ERROR, "%s: TLS server name %s: %s", what,
@@ -196,11 +196,11 @@ cn_code cn_bus_tr_dial(nng_socket sock, const char *addr, const cn_bus_tls *tls,
 	if (rv != 0)
 		return cn_err_set(err, cn_bus_tr_code(rv), "%s: cannot dial %s: %s", what, addr,
 		                  nng_strerror(rv));
-	nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, TR_RECONN_MIN_MS);
-	nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, TR_RECONN_MAX_MS);
-	if (tr_is_tls(addr)) {
+	nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, TRANSPORT_RECONN_MIN_MS);
+	nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, TRANSPORT_RECONN_MAX_MS);
+	if (transport_is_tls(addr)) {
 		nng_tls_config *cfg;
-		cn_code rc = tr_tls_config(&cfg, 0, addr, tls, what, err);
+		cn_code rc = transport_tls_config(&cfg, 0, addr, tls, what, err);
 		if (rc != CN_OK) {
 			nng_dialer_close(d);
 			return rc;
@@ -232,9 +232,9 @@ cn_code cn_bus_tr_listen(nng_socket sock, const char *addr, const cn_bus_tls *tl
 	if (rv != 0)
 		return cn_err_set(err, cn_bus_tr_code(rv), "%s: cannot listen on %s: %s", what,
 		                  addr, nng_strerror(rv));
-	if (tr_is_tls(addr)) {
+	if (transport_is_tls(addr)) {
 		nng_tls_config *cfg;
-		cn_code rc = tr_tls_config(&cfg, 1, addr, tls, what, err);
+		cn_code rc = transport_tls_config(&cfg, 1, addr, tls, what, err);
 		if (rc != CN_OK) {
 			nng_listener_close(l);
 			return rc;

@@ -28,16 +28,16 @@ static cn_code gateway_open_services(cn_gateway *g, cn_err *err)
 {
 	const cn_config *c = &g->cfg;
 	cn_bus_tls tls = {
-		.cert_file = c->tls_cert[0] ? c->tls_cert : NULL,
-		.key_file = c->tls_key[0] ? c->tls_key : NULL,
-		.ca_file = c->tls_ca[0] ? c->tls_ca : NULL,
+	        .cert_file = c->tls_cert[0] ? c->tls_cert : NULL,
+	        .key_file = c->tls_key[0] ? c->tls_key : NULL,
+	        .ca_file = c->tls_ca[0] ? c->tls_ca : NULL,
 	};
 	for (int i = 0; i < c->nservices && i < CN_CFG_MAX_SERVICES; i++) {
 		cn_gw_service *s = &g->svc[g->nsvc];
 		snprintf(s->name, sizeof s->name, "%s", c->services[i].name);
 		bool use_tls = strncmp(c->services[i].addr, "tls+tcp://", 10) == 0;
 		cn_code code = cn_bus_client_open(&s->client, s->name, c->services[i].addr,
-						  use_tls ? &tls : NULL, err);
+		                                  use_tls ? &tls : NULL, err);
 		if (code != CN_OK)
 			return code;
 		g->nsvc++;
@@ -59,7 +59,7 @@ static size_t gateway_limit(const cn_gateway *g, size_t route_limit)
 }
 
 static cn_code gateway_mount_mlflow(cn_gateway *g, cn_gw_endpoint *ep, const cn_route *rt,
-				   cn_err *err)
+                                    cn_err *err)
 {
 	ep->kind = CN_GW_EP_MLFLOW;
 	ep->route = rt;
@@ -67,14 +67,16 @@ static cn_code gateway_mount_mlflow(cn_gateway *g, cn_gw_endpoint *ep, const cn_
 	ep->client = gateway_client(g, rt->service);
 	ep->max_body = gateway_limit(g, rt->max_body);
 	if (ep->method == CN_GW_OTHER || rt->request < 0 || rt->response < 0)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "schema route %s %s is malformed",
-				  rt->method, rt->path);
-	/* Label: the path as the schema writes it; a v3 route whose method and
-	 * path a v2 route also has is told apart by its full mount. */
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "schema route %s %s is malformed", rt->method, rt->path);
+	/* Label: the path as the schema writes it, except that a route of
+	 * another API version than 2 whose method and path a v2 route also
+	 * has (traces v2 and v3) is told apart by its full mount. */
 	bool clash = false;
-	for (const cn_gw_endpoint *o = g->eps; o < ep; o++)
-		if (o->kind == CN_GW_EP_MLFLOW && o->method == ep->method &&
-		    strcmp(o->route->path, rt->path) == 0)
+	const cn_schema *s = &cn_schema_cairn;
+	for (size_t i = 0; i < s->nroutes && rt->api_major != 2; i++)
+		if (s->routes[i].api_major == 2 && strcmp(s->routes[i].method, rt->method) == 0 &&
+		    strcmp(s->routes[i].path, rt->path) == 0)
 			clash = true;
 	char label[512];
 	if (clash)
@@ -87,7 +89,7 @@ static cn_code gateway_mount_mlflow(cn_gateway *g, cn_gw_endpoint *ep, const cn_
 	for (int i = 0; i < 2; i++) {
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%u.0%s", prefixes[i], (unsigned)rt->api_major,
-			 rt->path);
+		         rt->path);
 		cn_code code = cn_gw_router_add(g->router, ep->method, path, ep, err);
 		if (code != CN_OK)
 			return code;
@@ -96,29 +98,31 @@ static cn_code gateway_mount_mlflow(cn_gateway *g, cn_gw_endpoint *ep, const cn_
 }
 
 static cn_code gateway_mount_native(cn_gateway *g, cn_gw_endpoint *ep, const cn_gw_route *nr,
-				    cn_err *err)
+                                    cn_err *err)
 {
 	if (!nr->method || !nr->path || !nr->on_complete)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "native route needs a method, a path and on_complete");
+		                  "native route needs a method, a path and on_complete");
 	ep->kind = CN_GW_EP_NATIVE;
 	ep->native = *nr;
 	ep->method = cn_gw_method_parse(nr->method);
 	ep->max_body = gateway_limit(g, nr->max_body);
 	if (ep->method == CN_GW_OTHER)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "native route %s %s: unknown method",
-				  nr->method, nr->path);
-	if (!(ep->label = strdup(nr->label ? nr->label : nr->path)))
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "native route %s %s: unknown method", nr->method, nr->path);
+	ep->label = strdup(nr->label ? nr->label : nr->path);
+	ep->path = strdup(nr->path);
+	if (!ep->label || !ep->path)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	/* The copy's strings must not depend on the caller's. */
 	ep->native.method = cn_gw_method_name(ep->method);
-	ep->native.path = ep->label;
+	ep->native.path = ep->path;
 	ep->native.label = ep->label;
 	return cn_gw_router_add(g->router, ep->method, nr->path, ep, err);
 }
 
 static cn_code gateway_build_routes(cn_gateway *g, const cn_gw_route *extra, size_t nextra,
-				    cn_err *err)
+                                    cn_err *err)
 {
 	cn_gw_route builtin[8];
 	size_t nbuiltin = cn_gw_builtin_routes(g, builtin, 8);
@@ -158,20 +162,23 @@ static void gateway_free(cn_gateway *g)
 	/* Bus callbacks are over; async native routes may still owe answers. */
 	for (int waited = 0; atomic_load(&g->pool.live) > 0; waited += 10) {
 		if (waited && waited % 5000 == 0)
-			CN_LOGW("GATEWAY-STOP", NULL, "waiting for %ld request(s) owed by native routes",
-				atomic_load(&g->pool.live));
+			CN_LOGW("GATEWAY-STOP", NULL,
+			        "waiting for %ld request(s) owed by native routes",
+			        atomic_load(&g->pool.live));
 		gateway_sleep_ms(10);
 	}
 	cn_gw_router_free(g->router);
-	for (size_t i = 0; i < g->neps; i++)
+	for (size_t i = 0; i < g->neps; i++) {
 		free(g->eps[i].label);
+		free(g->eps[i].path);
+	}
 	free(g->eps);
 	cn_gw_pool_destroy(&g->pool);
 	free(g);
 }
 
 cn_code cn_gateway_start_with(cn_gateway **out, const cn_config *cfg, const cn_gw_route *extra,
-			      size_t nextra, cn_err *err)
+                              size_t nextra, cn_err *err)
 {
 	*out = NULL;
 	cn_gateway *g = calloc(1, sizeof *g);
@@ -205,7 +212,10 @@ cn_code cn_gateway_start(cn_gateway **out, const cn_config *cfg, cn_err *err)
 	return cn_gateway_start_with(out, cfg, NULL, 0, err);
 }
 
-int cn_gateway_port(const cn_gateway *g) { return g->port; }
+int cn_gateway_port(const cn_gateway *g)
+{
+	return g->port;
+}
 
 void cn_gateway_stop(cn_gateway *g)
 {
@@ -214,18 +224,27 @@ void cn_gateway_stop(cn_gateway *g)
 	int64_t t0 = cn_mono_ms();
 	cn_gw_server_quiesce(g);
 	CN_LOGI("GATEWAY-STOP", NULL, "port=%d in_flight=%d grace_ms=%lld", g->port,
-		atomic_load(&g->in_flight), (long long)g->cfg.shutdown_grace_ms);
+	        atomic_load(&g->in_flight), (long long)g->cfg.shutdown_grace_ms);
 	while (atomic_load(&g->in_flight) > 0 && cn_mono_ms() - t0 < g->cfg.shutdown_grace_ms)
 		gateway_sleep_ms(5);
 	int left = atomic_load(&g->in_flight);
 	if (left > 0)
-		CN_LOGW("GATEWAY-STOP", NULL, "grace period over with %d request(s) in flight", left);
+		CN_LOGW("GATEWAY-STOP", NULL, "grace period over with %d request(s) in flight",
+		        left);
 	/* Answer whatever still waits (503) and let those answers go out. */
 	cn_gw_server_abandon_parked(g);
-	int64_t t1 = cn_mono_ms();
+	int64_t t1 = cn_mono_ms(), warned = t1;
 	while ((atomic_load(&g->suspended) > 0 || atomic_load(&g->resumers) > 0) ||
-	       (atomic_load(&g->in_flight) > 0 && cn_mono_ms() - t1 < 1000))
+	       (atomic_load(&g->in_flight) > 0 && cn_mono_ms() - t1 < 1000)) {
+		/* Resumed connections are taken off MHD's suspended list by its
+		 * own threads; this only waits for them to get round to it. */
+		if (cn_mono_ms() - warned >= 5000) {
+			warned = cn_mono_ms();
+			CN_LOGW("GATEWAY-STOP", NULL, "still waiting for %d parked connection(s)",
+			        atomic_load(&g->suspended));
+		}
 		gateway_sleep_ms(2);
+	}
 	/* No connection is parked now (MHD refuses to stop with one), and
 	 * none can be: parking is refused once `abandon` is set. */
 	cn_gw_server_stop(g);

@@ -71,7 +71,7 @@ cn_code cn_gateway_start(cn_gateway **out, const cn_config *cfg, cn_err *err);
  * already taken (by an MLflow route, a built-in or an earlier extra route)
  * is refused with INVALID_PARAMETER_VALUE naming it. */
 cn_code cn_gateway_start_with(cn_gateway **out, const cn_config *cfg, const cn_gw_route *extra,
-			      size_t nextra, cn_err *err);
+                              size_t nextra, cn_err *err);
 
 /* The TCP port actually bound (useful after asking for port 0). */
 int cn_gateway_port(const cn_gateway *g);

@@ -31,13 +31,13 @@ static cn_fb_ref gwt_str(cn_fb_builder *b, const char *prefix, cn_fb_str s)
 static cn_code gwt_create(const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
 {
 	cn_code c = cn_fb_verify(&cn_schema_cairn, CN_TABLE_CreateExperiment, req->payload,
-				 req->payload_len, err);
+	                         req->payload_len, err);
 	if (c != CN_OK)
 		return c;
 	cn_fb_str name = cn_CreateExperiment_name(cn_fb_root(req->payload));
 	if (cn_fb_str_eq(name, "exists"))
 		return cn_err_set(err, CN_RESOURCE_ALREADY_EXISTS,
-				  "Experiment(name=exists) already exists. \"quoted\"");
+		                  "Experiment(name=exists) already exists. \"quoted\"");
 	cn_fb_ref id = gwt_str(b, "id-", name);
 	cn_CreateExperimentResponse_start(b);
 	cn_CreateExperimentResponse_add_experiment_id(b, id);
@@ -48,13 +48,13 @@ static cn_code gwt_create(const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref
 static cn_code gwt_get(const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
 {
 	cn_code c = cn_fb_verify(&cn_schema_cairn, CN_TABLE_GetExperiment, req->payload,
-				 req->payload_len, err);
+	                         req->payload_len, err);
 	if (c != CN_OK)
 		return c;
 	cn_fb_str id = cn_GetExperiment_experiment_id(cn_fb_root(req->payload));
 	if (cn_fb_str_eq(id, "missing"))
 		return cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
-				  "No Experiment with id=missing exists");
+		                  "No Experiment with id=missing exists");
 	if (id.ptr && strncmp(id.ptr, "slow-", 5) == 0)
 		usleep((useconds_t)atoi(id.ptr + 5) * 1000u);
 	if (cn_fb_str_eq(id, "badreply")) {
@@ -90,7 +90,7 @@ static cn_code gwt_get(const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref *r
 static cn_code gwt_search(const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
 {
 	cn_code c = cn_fb_verify(&cn_schema_cairn, CN_TABLE_SearchExperiments, req->payload,
-				 req->payload_len, err);
+	                         req->payload_len, err);
 	if (c != CN_OK)
 		return c;
 	cn_fb_table t = cn_fb_root(req->payload);
@@ -117,7 +117,7 @@ static cn_code gwt_search(const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref
 }
 
 static cn_code gwt_handler(void *arg, const cn_bus_request *req, cn_fb_builder *b, cn_fb_ref *resp,
-			   cn_err *err)
+                           cn_err *err)
 {
 	atomic_fetch_add(&gwt_calls, 1);
 	if (strcmp(req->method, "CreateExperiment") == 0)
@@ -142,7 +142,7 @@ static void gwt_up(gwt_fixture *f, void (*tweak)(cn_config *))
 {
 	static atomic_int seq;
 	snprintf(f->addr, sizeof f->addr, "inproc://gw-test-%d-%d", (int)getpid(),
-		 atomic_fetch_add(&seq, 1));
+	         atomic_fetch_add(&seq, 1));
 	cn_err err;
 	cn_code c = cn_bus_host_start(&f->host, f->addr, NULL, 8, gwt_handler, NULL, &err);
 	CN_CHECK_EQ_INT(c, CN_OK);
@@ -209,13 +209,14 @@ CN_TEST(post_json_round_trip_both_prefixes)
 	CN_CHECK_STR(r.body.p, "{\"experiment_id\":\"id-alpha\"}");
 	CN_CHECK_STR(r.content_type, "application/json");
 	gt_resp_free(&r);
-	gwt_post(f.port, "/ajax-api/2.0/mlflow/experiments/create", "{\"name\": \"b\\u00e9ta\"}", &r);
+	gwt_post(f.port, "/ajax-api/2.0/mlflow/experiments/create", "{\"name\": \"b\\u00e9ta\"}",
+	         &r);
 	CN_CHECK_EQ_INT(r.status, 200);
 	CN_CHECK_STR(r.body.p, "{\"experiment_id\":\"id-b\u00e9ta\"}");
 	gt_resp_free(&r);
 	/* POST search with a JSON body */
 	gwt_post(f.port, "/api/2.0/mlflow/experiments/search",
-		 "{\"max_results\": 7, \"order_by\": [\"name\", \"creation_time DESC\"]}", &r);
+	         "{\"max_results\": 7, \"order_by\": [\"name\", \"creation_time DESC\"]}", &r);
 	CN_CHECK_EQ_INT(r.status, 200);
 	CN_CHECK(gt_has(r.body.p, "{\"experiment_id\":\"7\",\"name\":\"name\"}"));
 	CN_CHECK(gt_has(r.body.p, "\"name\":\"creation_time DESC\""));
@@ -236,9 +237,9 @@ CN_TEST(get_query_string_with_repeated_keys)
 	CN_CHECK(gt_has(r.body.p, "\"tags\":[{\"key\":\"team\",\"value\":\"ml \u00e9\"}]"));
 	gt_resp_free(&r);
 	gt_http(f.port,
-		"/ajax-api/2.0/mlflow/experiments/search?max_results=3&order_by=a&order_by=b%20c"
-		"&order_by=d&filter=name%20LIKE%20%27x%25%27",
-		NULL, &r);
+	        "/ajax-api/2.0/mlflow/experiments/search?max_results=3&order_by=a&order_by=b%20c"
+	        "&order_by=d&filter=name%20LIKE%20%27x%25%27",
+	        NULL, &r);
 	CN_CHECK_EQ_INT(r.status, 200);
 	CN_CHECK(gt_has(r.body.p, "{\"experiment_id\":\"3\",\"name\":\"a\"}"));
 	CN_CHECK(gt_has(r.body.p, "\"name\":\"b c\""));
@@ -279,7 +280,7 @@ CN_TEST(service_errors_keep_mlflow_shape)
 	gt_http(f.port, "/api/2.0/mlflow/experiments/get?experiment_id=missing", NULL, &r);
 	CN_CHECK_EQ_INT(r.status, 404);
 	CN_CHECK_STR(r.body.p, "{\"error_code\": \"RESOURCE_DOES_NOT_EXIST\", "
-			       "\"message\": \"No Experiment with id=missing exists\"}");
+	                       "\"message\": \"No Experiment with id=missing exists\"}");
 	CN_CHECK_STR(r.content_type, "application/json");
 	gt_resp_free(&r);
 	gwt_post(f.port, "/api/2.0/mlflow/experiments/create", "{\"name\": \"exists\"}", &r);
@@ -302,8 +303,8 @@ CN_TEST(unknown_route_and_wrong_method)
 	gt_resp r;
 	gt_http(f.port, "/x", NULL, &r);
 	CN_CHECK_EQ_INT(r.status, 404);
-	CN_CHECK_STR(r.body.p,
-		     "{\"error_code\": \"ENDPOINT_NOT_FOUND\", \"message\": \"No API endpoint for GET /x\"}");
+	CN_CHECK_STR(r.body.p, "{\"error_code\": \"ENDPOINT_NOT_FOUND\", \"message\": \"No API "
+	                       "endpoint for GET /x\"}");
 	CN_CHECK_EQ_INT(strlen(r.request_id), 32);
 	gt_resp_free(&r);
 	gwt_post(f.port, "/api/2.0/mlflow/nope?a=b", "{}", &r);
@@ -322,7 +323,7 @@ CN_TEST(unknown_route_and_wrong_method)
 	gt_req put = {.method = "PUT", .body = "{}", .body_len = 2};
 	gt_http(f.port, "/api/2.0/mlflow/experiments/search", &put, &r);
 	CN_CHECK_EQ_INT(r.status, 405);
-	CN_CHECK_STR(r.allow, "GET, POST");
+	CN_CHECK_STR(r.allow, "GET, HEAD, POST");
 	gt_resp_free(&r);
 	gwt_down(&f);
 }
@@ -365,7 +366,7 @@ CN_TEST(body_over_the_limit_is_refused_unread)
 	CN_CHECK_EQ_INT(r.status, 400);
 	CN_CHECK(gt_has(r.body.p, "\"error_code\": \"INVALID_PARAMETER_VALUE\""));
 	CN_CHECK(gt_has(r.body.p, "Request body of at least 10485760 bytes exceeds the limit of "
-				  "1048576 bytes"));
+	                          "1048576 bytes"));
 	CN_CHECK(gt_now_ms() - t0 < 3000);
 	gt_resp_free(&r);
 	/* a client that sends the body without waiting for 100 Continue still
@@ -401,7 +402,7 @@ static void gwt_short_timeout(cn_config *c)
 	c->request_timeout_ms = 300;
 	/* nobody listens here */
 	snprintf(c->services[0].addr, sizeof c->services[0].addr, "inproc://gw-test-nobody-%d",
-		 (int)getpid());
+	         (int)getpid());
 }
 
 CN_TEST(service_down_is_503_within_the_deadline)
@@ -419,7 +420,10 @@ CN_TEST(service_down_is_503_within_the_deadline)
 	gwt_down(&f);
 }
 
-static void gwt_no_services(cn_config *c) { c->nservices = 0; }
+static void gwt_no_services(cn_config *c)
+{
+	c->nservices = 0;
+}
 
 CN_TEST(service_without_address_is_503)
 {
@@ -452,16 +456,16 @@ CN_TEST(metrics_count_requests)
 	const char *m = r.body.p;
 	CN_CHECK(gt_has(m, "# TYPE cairn_http_requests_total counter\n"));
 	CN_CHECK(gt_has(m, "cairn_http_requests_total{route=\"/mlflow/experiments/create\","
-			   "method=\"POST\",status=\"200\"} 3\n"));
+	                   "method=\"POST\",status=\"200\"} 3\n"));
 	CN_CHECK(gt_has(m, "cairn_http_requests_total{route=\"/mlflow/experiments/get\","
-			   "method=\"GET\",status=\"404\"} 1\n"));
+	                   "method=\"GET\",status=\"404\"} 1\n"));
 	CN_CHECK(gt_has(m, "cairn_http_requests_total{route=\"unmatched\",method=\"GET\","
-			   "status=\"404\"} 1\n"));
+	                   "status=\"404\"} 1\n"));
 	CN_CHECK(gt_has(m, "# TYPE cairn_http_request_duration_seconds histogram\n"));
 	CN_CHECK(gt_has(m, "cairn_http_request_duration_seconds_bucket{route=\"/mlflow/experiments/"
-			   "create\",method=\"POST\",le=\"+Inf\"} 3\n"));
+	                   "create\",method=\"POST\",le=\"+Inf\"} 3\n"));
 	CN_CHECK(gt_has(m, "cairn_http_request_duration_seconds_count{route=\"/mlflow/experiments/"
-			   "create\",method=\"POST\"} 3\n"));
+	                   "create\",method=\"POST\"} 3\n"));
 	CN_CHECK(gt_has(m, "cairn_http_requests_in_flight 1\n")); /* the scrape itself */
 	CN_CHECK(gt_has(m, "cairn_bus_calls_total{service=\"tracking\"} 4\n"));
 	CN_CHECK(gt_has(m, "process_resident_memory_bytes "));
@@ -478,8 +482,9 @@ CN_TEST(keep_alive_reuses_the_connection)
 	gt_resp r;
 	long connects = 0;
 	for (int i = 0; i < 20; i++) {
-		gt_http_on(h, f.port, i % 2 ? "/health" : "/api/2.0/mlflow/experiments/get?experiment_id=7",
-			   NULL, &r);
+		gt_http_on(h, f.port,
+		           i % 2 ? "/health" : "/api/2.0/mlflow/experiments/get?experiment_id=7",
+		           NULL, &r);
 		CN_CHECK_EQ_INT(r.status, 200);
 		connects += r.connects;
 		gt_resp_free(&r);
@@ -535,8 +540,9 @@ CN_TEST(many_concurrent_requests)
 	pthread_t th[THREADS];
 	gwt_job jobs[THREADS];
 	for (int i = 0; i < THREADS; i++) {
-		jobs[i] = (gwt_job){.port = f.port, .path = "/api/2.0/mlflow/experiments/get?experiment_id=5",
-				    .n = EACH};
+		jobs[i] = (gwt_job){.port = f.port,
+		                    .path = "/api/2.0/mlflow/experiments/get?experiment_id=5",
+		                    .n = EACH};
 		pthread_create(&th[i], NULL, gwt_worker, &jobs[i]);
 	}
 	int ok = 0;
@@ -552,8 +558,9 @@ CN_TEST(graceful_stop_finishes_a_slow_request)
 {
 	gwt_fixture f;
 	gwt_up(&f, NULL);
-	gwt_job j = {.port = f.port, .path = "/api/2.0/mlflow/experiments/get?experiment_id=slow-700",
-		     .n = 1};
+	gwt_job j = {.port = f.port,
+	             .path = "/api/2.0/mlflow/experiments/get?experiment_id=slow-700",
+	             .n = 1};
 	pthread_t th;
 	pthread_create(&th, NULL, gwt_worker, &j);
 	gt_sleep_ms(200); /* the request is parked waiting for the service */
@@ -572,14 +579,18 @@ CN_TEST(graceful_stop_finishes_a_slow_request)
 	cn_bus_host_stop(f.host);
 }
 
-static void gwt_short_grace(cn_config *c) { c->shutdown_grace_ms = 200; }
+static void gwt_short_grace(cn_config *c)
+{
+	c->shutdown_grace_ms = 200;
+}
 
 CN_TEST(stop_after_grace_answers_503)
 {
 	gwt_fixture f;
 	gwt_up(&f, gwt_short_grace);
-	gwt_job j = {.port = f.port, .path = "/api/2.0/mlflow/experiments/get?experiment_id=slow-2000",
-		     .n = 1};
+	gwt_job j = {.port = f.port,
+	             .path = "/api/2.0/mlflow/experiments/get?experiment_id=slow-2000",
+	             .n = 1};
 	pthread_t th;
 	pthread_create(&th, NULL, gwt_worker, &j);
 	gt_sleep_ms(200);
@@ -591,6 +602,36 @@ CN_TEST(stop_after_grace_answers_503)
 	CN_CHECK(gt_has(j.body, "shutting down"));
 	CN_CHECK(took < 1900);
 	cn_bus_host_stop(f.host);
+}
+
+CN_TEST(client_gone_while_parked)
+{
+	gwt_fixture f;
+	gwt_up(&f, NULL);
+	/* the client gives up while its request waits for the service */
+	for (int i = 0; i < 3; i++) {
+		gt_resp r;
+		gt_req q = {.timeout_ms = 100};
+		gt_http(f.port, "/api/2.0/mlflow/experiments/get?experiment_id=slow-300", &q, &r);
+		CN_CHECK_EQ_INT(r.status, 0);
+		gt_resp_free(&r);
+	}
+	gt_sleep_ms(500); /* the replies arrive for connections that are gone */
+	gt_resp r;
+	gt_http(f.port, "/metrics", NULL, &r);
+	/* each was answered into a closed socket (200) or dropped (499) */
+	const char *key =
+	        "cairn_http_requests_total{route=\"/mlflow/experiments/get\",method=\"GET\"";
+	long counted = 0;
+	for (const char *p = strstr(r.body.p, key); p; p = strstr(p + 1, key))
+		counted += strtol(strchr(p, '}') + 1, NULL, 10);
+	CN_CHECK_EQ_INT(counted, 3);
+	CN_CHECK(gt_has(r.body.p, "cairn_http_requests_in_flight 1\n"));
+	gt_resp_free(&r);
+	/* and nothing is left parked: stop does not wait for them */
+	int64_t t0 = gt_now_ms();
+	gwt_down(&f);
+	CN_CHECK(gt_now_ms() - t0 < 1000);
 }
 
 CN_TEST(access_log_line)

@@ -54,8 +54,14 @@ static size_t gt_header(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
-void *gt_handle_new(void) { return curl_easy_init(); }
-void gt_handle_free(void *handle) { curl_easy_cleanup(handle); }
+void *gt_handle_new(void)
+{
+	return curl_easy_init();
+}
+void gt_handle_free(void *handle)
+{
+	curl_easy_cleanup(handle);
+}
 
 void gt_http_on(void *handle, int port, const char *path, const gt_req *req, gt_resp *out)
 {
@@ -117,7 +123,10 @@ void gt_http(int port, const char *path, const gt_req *req, gt_resp *out)
 	curl_easy_cleanup(h);
 }
 
-void gt_resp_free(gt_resp *r) { cn_buf_free(&r->body); }
+void gt_resp_free(gt_resp *r)
+{
+	cn_buf_free(&r->body);
+}
 
 void gt_config(cn_config *c, const char *tracking_addr)
 {
@@ -146,4 +155,7 @@ void gt_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-bool gt_has(const char *s, const char *sub) { return s && sub && strstr(s, sub) != NULL; }
+bool gt_has(const char *s, const char *sub)
+{
+	return s && sub && strstr(s, sub) != NULL;
+}

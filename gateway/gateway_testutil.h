@@ -13,27 +13,27 @@
 #include "core/config.h"
 
 typedef struct gt_resp {
-	long status;        /* 0 when the transfer failed */
-	int curl_code;      /* CURLcode */
+	long status;   /* 0 when the transfer failed */
+	int curl_code; /* CURLcode */
 	cn_buf body;
 	char request_id[128];
 	char cairn_version[64];
 	char content_type[128];
 	char allow[128];
 	char connection[64];
-	long connects;      /* new connections this transfer opened */
-	double seconds;     /* total time */
+	long connects;  /* new connections this transfer opened */
+	double seconds; /* total time */
 } gt_resp;
 
 /* Options of one request; zero-initialise and set what is needed. */
 typedef struct gt_req {
-	const char *method;      /* NULL = GET */
-	const char *body;        /* NULL = none */
+	const char *method; /* NULL = GET */
+	const char *body;   /* NULL = none */
 	size_t body_len;
-	bool chunked;            /* send the body with Transfer-Encoding: chunked */
-	bool no_expect;          /* never wait for "100 Continue": send the body at once */
-	const char *request_id;  /* X-Request-Id to send, NULL = none */
-	long timeout_ms;         /* 0 = 10 s */
+	bool chunked;           /* send the body with Transfer-Encoding: chunked */
+	bool no_expect;         /* never wait for "100 Continue": send the body at once */
+	const char *request_id; /* X-Request-Id to send, NULL = none */
+	long timeout_ms;        /* 0 = 10 s */
 } gt_req;
 
 /* One request on a fresh connection. */

@@ -70,7 +70,7 @@ const char *cn_gw_method_name(int m);
 
 /* ---- statistics (metrics.c) -------------------------------------------- */
 
-#define CN_GW_NSTATUS 17  /* fixed status slots plus "other" */
+#define CN_GW_NSTATUS  17 /* fixed status slots plus "other" */
 #define CN_GW_NBUCKETS 17 /* histogram bounds plus +Inf */
 
 /* One endpoint's counters: relaxed atomics only, no locks. Aligned so that
@@ -92,12 +92,13 @@ typedef enum cn_gw_ep_kind { CN_GW_EP_MLFLOW, CN_GW_EP_NATIVE, CN_GW_EP_UNMATCHE
 typedef struct cn_gw_endpoint {
 	cn_gw_stats stats;
 	cn_gw_ep_kind kind;
-	int method;              /* CN_GW_* */
-	char *label;             /* owned: "route" label in /metrics */
-	size_t max_body;         /* body limit in bytes */
-	const cn_route *route;   /* MLFLOW */
-	cn_bus_client *client;   /* MLFLOW: NULL when the service has no address */
-	cn_gw_route native;      /* NATIVE: copy of the registration */
+	int method;            /* CN_GW_* */
+	char *label;           /* owned: "route" label in /metrics */
+	char *path;            /* owned: NATIVE: the path template */
+	size_t max_body;       /* body limit in bytes */
+	const cn_route *route; /* MLFLOW */
+	cn_bus_client *client; /* MLFLOW: NULL when the service has no address */
+	cn_gw_route native;    /* NATIVE: copy of the registration */
 } cn_gw_endpoint;
 
 /* ---- router (router.c) -------------------------------------------------- */
@@ -113,9 +114,9 @@ typedef struct cn_gw_pathval {
 } cn_gw_pathval;
 
 typedef struct cn_gw_match {
-	cn_gw_endpoint *ep;  /* NULL when nothing matched */
-	int status;          /* 0 matched, 404 no such path, 405 path known with other methods */
-	unsigned allow;      /* 405: bit (1 << CN_GW_*) per method the path accepts */
+	cn_gw_endpoint *ep; /* NULL when nothing matched */
+	int status;         /* 0 matched, 404 no such path, 405 path known with other methods */
+	unsigned allow;     /* 405: bit (1 << CN_GW_*) per method the path accepts */
 	size_t nparams;
 	cn_gw_pathval params[CN_GW_MAX_PARAMS];
 } cn_gw_match;
@@ -127,30 +128,30 @@ cn_gw_router *cn_gw_router_new(void);
  * CN_GW_MAX_PARAMS parameters or a method + path already taken;
  * INTERNAL_ERROR when out of memory. */
 cn_code cn_gw_router_add(cn_gw_router *rt, int method, const char *path, cn_gw_endpoint *ep,
-			 cn_err *err);
+                         cn_err *err);
 /* Look up a raw request path (no query). Literal segments win over
  * parameters, and parameters over a rest match; HEAD falls back to GET.
  * Lock-free and allocation-free; safe from many threads. */
 void cn_gw_router_match(const cn_gw_router *rt, int method, const char *path, size_t len,
-			cn_gw_match *m);
+                        cn_gw_match *m);
 void cn_gw_router_free(cn_gw_router *rt);
 
 /* ---- requests (request.c) ----------------------------------------------- */
 
-enum { /* cn_gw_request.state, atomic */
-	CN_GW_ST_ACTIVE,     /* on its HTTP thread */
-	CN_GW_ST_WAIT,       /* parked, nobody has claimed it yet */
-	CN_GW_ST_COMPLETING, /* claimed by its completer */
-	CN_GW_ST_READY,      /* result written, resumed */
-	CN_GW_ST_ABANDONED,  /* taken by cn_gateway_stop, resumed */
-	CN_GW_ST_CLOSED      /* connection went away while parked */
+enum {                      /* cn_gw_request.state, atomic */
+       CN_GW_ST_ACTIVE,     /* on its HTTP thread */
+       CN_GW_ST_WAIT,       /* parked, nobody has claimed it yet */
+       CN_GW_ST_COMPLETING, /* claimed by its completer */
+       CN_GW_ST_READY,      /* result written, resumed */
+       CN_GW_ST_ABANDONED,  /* taken by cn_gateway_stop, resumed */
+       CN_GW_ST_CLOSED      /* connection went away while parked */
 };
 
-enum { /* cn_gw_request.phase: only the HTTP thread reads or writes it */
-	CN_GW_PH_NEW,  /* request line seen, headers not yet handled */
-	CN_GW_PH_BODY, /* receiving the body */
-	CN_GW_PH_WAIT, /* parked */
-	CN_GW_PH_DONE  /* response queued */
+enum {                /* cn_gw_request.phase: only the HTTP thread reads or writes it */
+       CN_GW_PH_NEW,  /* request line seen, headers not yet handled */
+       CN_GW_PH_BODY, /* receiving the body */
+       CN_GW_PH_WAIT, /* parked */
+       CN_GW_PH_DONE  /* response queued */
 };
 
 typedef struct cn_gw_request cn_gw_request;
@@ -160,8 +161,8 @@ struct cn_gw_request {
 	atomic_int state;
 	atomic_int refs;
 	int phase;
-	int method;               /* CN_GW_* */
-	const char *method_str;   /* MHD's copy; valid while the request lives */
+	int method;             /* CN_GW_* */
+	const char *method_str; /* MHD's copy; valid while the request lives */
 	/* request target, raw: uri.p[0..path_len) is the path, query follows */
 	cn_buf uri;
 	size_t path_len;
@@ -171,21 +172,20 @@ struct cn_gw_request {
 	cn_gw_match match;
 	cn_codec_kv params[CN_GW_MAX_PARAMS]; /* decoded path parameters */
 	size_t nparams;
-	cn_buf scratch;           /* storage of decoded parameter values */
+	cn_buf scratch; /* storage of decoded parameter values */
 	cn_buf body;
 	size_t max_body;
-	uint64_t body_seen;       /* body bytes received, kept or not */
-	uint64_t drop_budget;     /* refused: bytes still read and dropped before closing */
-	bool refused;             /* body refused: dropping the rest */
-	bool abort;               /* close the connection without an answer */
-	bool parked;              /* async: answers go through claim/resume */
-	atomic_bool answered;     /* a parked request's completer has answered */
-	bool in_callback;         /* inside a native callback on the HTTP thread */
-	bool has_err;             /* err holds the answer (set before dispatch) */
-	cn_err err;
+	uint64_t body_seen;   /* body bytes received, kept or not */
+	uint64_t drop_budget; /* refused: bytes still read and dropped before closing */
+	bool refused;         /* body refused: dropping the rest */
+	bool abort;           /* close the connection without an answer */
+	bool parked;          /* async: answers go through claim/resume */
+	bool suspended;       /* counted in cn_gateway.suspended */
+	atomic_bool answered; /* a parked request's completer has answered */
+	bool has_err;         /* an error answer is already in out */
 	char req_id[65];
-	int64_t t0_ns;            /* monotonic, request line arrival */
-	cn_fb_builder *fb;        /* kept across uses of the object */
+	int64_t t0_ns;     /* monotonic, request line arrival */
+	cn_fb_builder *fb; /* kept across uses of the object */
 	/* result of a bus call, written by its completer */
 	bool bus_pending;
 	cn_code bus_code;
@@ -226,7 +226,7 @@ void cn_gw_pool_foreach(cn_gw_pool *p, void (*fn)(cn_gw_request *r, void *arg), 
 
 /* Answer with an MLflow error (HTTP thread, or a completer owning the claim). */
 void cn_gw_set_error(cn_gw_request *r, cn_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* Appends {"error_code": "...", "message": "..."} to out. */
 void cn_gw_error_json(cn_buf *out, cn_code code, const char *message);
 /* True if a client's X-Request-Id is usable: 1..64 of [A-Za-z0-9._-]. */
@@ -262,11 +262,11 @@ struct cn_gateway {
 	cn_gw_service svc[CN_CFG_MAX_SERVICES];
 	int nsvc;
 	cn_gw_pool pool;
-	atomic_int in_flight;  /* requests between request line and completion */
-	atomic_int suspended;  /* connections parked and not yet re-entered */
-	atomic_int resumers;   /* completers between claim and resume */
-	atomic_bool stopping;  /* answer with Connection: close */
-	atomic_bool abandon;   /* grace period over: no more parking */
+	atomic_int in_flight; /* requests between request line and completion */
+	atomic_int suspended; /* connections parked, not yet re-entered nor closed */
+	atomic_int resumers;  /* completers between claim and resume */
+	atomic_bool stopping; /* answer with Connection: close */
+	atomic_bool abandon;  /* grace period over: no more parking */
 };
 
 /* http_server.c: bind and start the daemon / stop accepting / stop. */

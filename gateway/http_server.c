@@ -49,7 +49,8 @@
  * reset connection; past it the connection is closed. */
 #define SERVER_DROP_BUDGET ((uint64_t)32 << 20)
 
-static void server_log_mhd(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void server_log_mhd(void *cls, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 static void server_log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -68,19 +69,21 @@ static void server_account(cn_gw_request *r, int status, size_t bytes)
 	cn_gw_stats_record(&r->ep->stats, status, us);
 	if (cn_log_enabled(CN_LOG_INFO))
 		CN_LOGI("HTTP-ACCESS", r->req_id,
-			"method=%s path=%.*s status=%d bytes=%zu duration_us=%llu", r->method_str,
-			(int)(r->path_len > 512 ? 512 : r->path_len), r->uri.p ? r->uri.p : "",
-			status, bytes, (unsigned long long)us);
+		        "method=%s path=%.*s status=%d bytes=%zu duration_us=%llu", r->method_str,
+		        (int)(r->path_len > 512 ? 512 : r->path_len), r->uri.p ? r->uri.p : "",
+		        status, bytes, (unsigned long long)us);
 }
 
 static void server_allow(unsigned mask, char *out, size_t cap)
 {
 	size_t n = 0;
 	out[0] = '\0';
-	for (int m = 0; m < CN_GW_NMETHODS; m++)
+	if (mask & (1u << CN_GW_GET))
+		mask |= 1u << CN_GW_HEAD; /* GET routes answer HEAD too */
+	for (int m = 0; m < CN_GW_OTHER && n < cap; m++)
 		if (mask & (1u << m))
-			n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? ", " : "",
-					      cn_gw_method_name(m));
+			n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? ", " : "",
+			                      cn_gw_method_name(m));
 }
 
 /* Queue r->out with r->status. HTTP thread only. */
@@ -90,19 +93,20 @@ static enum MHD_Result server_queue(cn_gw_request *r)
 	r->phase = CN_GW_PH_DONE;
 	if (cn_buf_failed(&r->out)) {
 		cn_buf_free(&r->out);
-		cn_buf_puts(&r->out, "{\"error_code\": \"INTERNAL_ERROR\", \"message\": \"out of memory\"}");
+		cn_buf_puts(&r->out,
+		            "{\"error_code\": \"INTERNAL_ERROR\", \"message\": \"out of memory\"}");
 		r->status = 500;
 	}
 	/* The body stays in r->out, which lives until MHD reports the request
 	 * completed, i.e. after the last byte is sent: no copy. */
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(r->out.len, r->out.p, MHD_RESPMEM_PERSISTENT);
+	        MHD_create_response_from_buffer(r->out.len, r->out.p, MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		r->abort = true;
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				r->ctype[0] ? r->ctype : "application/json");
+	                        r->ctype[0] ? r->ctype : "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", r->req_id);
 	MHD_add_response_header(resp, "X-Cairn-Version", CAIRN_VERSION);
 	if (r->status == 405) {
@@ -125,6 +129,7 @@ bool cn_gw_park(cn_gw_request *r)
 	cn_gateway *g = r->gw;
 	MHD_suspend_connection(r->conn);
 	atomic_fetch_add(&g->suspended, 1);
+	r->suspended = true;
 	r->phase = CN_GW_PH_WAIT;
 	r->parked = true;
 	/* Store WAIT, then read `abandon`; cn_gateway_stop sets `abandon`, then
@@ -196,7 +201,8 @@ static void server_params(cn_gw_request *r)
 		off[i] = r->scratch.len;
 		for (size_t k = 0; k < n; k++) {
 			int hi, lo;
-			if (v[k] == '%' && k + 2 < n && (hi = server_hex(v[k + 1])) >= 0 && (lo = server_hex(v[k + 2])) >= 0) {
+			if (v[k] == '%' && k + 2 < n && (hi = server_hex(v[k + 1])) >= 0 &&
+			    (lo = server_hex(v[k + 2])) >= 0) {
 				cn_buf_putc(&r->scratch, (char)(hi * 16 + lo));
 				k += 2;
 			} else {
@@ -220,8 +226,8 @@ static void server_params(cn_gw_request *r)
 /* Content-Length as a number; UINT64_MAX when absent or unparsable. */
 static uint64_t server_content_length(struct MHD_Connection *conn)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (!cl)
 		return UINT64_MAX;
 	uint64_t v = 0;
@@ -236,8 +242,8 @@ static uint64_t server_content_length(struct MHD_Connection *conn)
 static void server_refuse_body(cn_gw_request *r, uint64_t at_least)
 {
 	cn_gw_set_error(r, CN_INVALID_PARAMETER_VALUE,
-			"Request body of at least %llu bytes exceeds the limit of %zu bytes",
-			(unsigned long long)at_least, r->max_body);
+	                "Request body of at least %llu bytes exceeds the limit of %zu bytes",
+	                (unsigned long long)at_least, r->max_body);
 	r->has_err = true;
 	r->refused = true;
 	r->close = true;
@@ -273,7 +279,7 @@ static enum MHD_Result server_begin(cn_gw_request *r, const char *method)
 		 * and the error sent after it. Nothing of it is kept or
 		 * forwarded either way. */
 		const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-								 MHD_HTTP_HEADER_EXPECT);
+		                                                 MHD_HTTP_HEADER_EXPECT);
 		if ((expect && strcasecmp(expect, "100-continue") == 0) ||
 		    cl - r->max_body > SERVER_DROP_BUDGET)
 			return server_queue(r);
@@ -302,9 +308,7 @@ static void server_body(cn_gw_request *r, const char *data, size_t len)
 	if (ep->kind == CN_GW_EP_NATIVE && ep->native.on_body_chunk) {
 		cn_err err;
 		cn_err_clear(&err);
-		r->in_callback = true;
 		cn_code code = ep->native.on_body_chunk(ep->native.arg, r, data, len, &err);
-		r->in_callback = false;
 		if (code != CN_OK) {
 			cn_gw_set_error(r, code, "%s", err.msg);
 			r->has_err = true;
@@ -322,19 +326,15 @@ static void server_native(cn_gw_request *r)
 	if (nr->async) {
 		if (!cn_gw_park(r))
 			return;
-		r->in_callback = true;
+		/* r may be answered and resumed before this returns: no
+		 * touching it afterwards. */
 		nr->on_complete(nr->arg, r);
-		/* r may be answered and resumed by now; only its thread-local
-		 * flag is touched, which no other thread reads. */
-		r->in_callback = false;
 		return;
 	}
-	r->in_callback = true;
 	nr->on_complete(nr->arg, r);
-	r->in_callback = false;
 	if (!r->responded)
 		cn_gw_set_error(r, CN_INTERNAL_ERROR, "handler of %s %s did not respond",
-				cn_gw_method_name(r->ep->method), nr->path);
+		                cn_gw_method_name(r->ep->method), nr->path);
 }
 
 /* Body complete. */
@@ -348,7 +348,7 @@ static enum MHD_Result server_dispatch(cn_gw_request *r)
 		cn_code code = CN_ENDPOINT_NOT_FOUND;
 		int len = (int)(r->path_len > 1024 ? 1024 : r->path_len);
 		cn_gw_set_error(r, code, "No API endpoint for %s %.*s", r->method_str, len,
-				r->uri.p ? r->uri.p : "");
+		                r->uri.p ? r->uri.p : "");
 		r->status = r->match.status; /* 404, or 405 for a known path */
 	} else if (r->ep->kind == CN_GW_EP_MLFLOW) {
 		cn_gw_mlflow_dispatch(r);
@@ -361,13 +361,20 @@ static enum MHD_Result server_dispatch(cn_gw_request *r)
 }
 
 /* Re-entered after a resume. */
+static void server_unsuspended(cn_gw_request *r)
+{
+	if (r->suspended)
+		atomic_fetch_sub(&r->gw->suspended, 1);
+	r->suspended = false;
+}
+
 static enum MHD_Result server_resumed(cn_gw_request *r)
 {
-	atomic_fetch_sub(&r->gw->suspended, 1);
+	server_unsuspended(r);
 	int st = atomic_load(&r->state);
 	if (st == CN_GW_ST_ABANDONED) {
 		cn_gw_set_error(r, CN_TEMPORARILY_UNAVAILABLE,
-				"the Cairn gateway is shutting down; retry the request");
+		                "the Cairn gateway is shutting down; retry the request");
 		r->close = true;
 	} else if (r->bus_pending) {
 		cn_gw_mlflow_reply(r);
@@ -400,16 +407,15 @@ static void *server_uri_log(void *cls, const char *uri, struct MHD_Connection *c
 }
 
 static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
-				     const char *method, const char *version,
-				     const char *upload_data, size_t *upload_data_size,
-				     void **con_cls)
+                                     const char *method, const char *version,
+                                     const char *upload_data, size_t *upload_data_size,
+                                     void **con_cls)
 {
 	cn_gw_request *r = *con_cls;
-	if (!r || (r->uri.p == NULL && cn_buf_failed(&r->uri)))
+	if (!r || cn_buf_failed(&r->uri))
 		return MHD_NO; /* out of memory: drop the connection */
 	switch (r->phase) {
-	case CN_GW_PH_NEW:
-		return server_begin(r, method);
+	case CN_GW_PH_NEW: return server_begin(r, method);
 	case CN_GW_PH_BODY:
 		if (*upload_data_size) {
 			server_body(r, upload_data, *upload_data_size);
@@ -417,22 +423,22 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 			return r->abort ? MHD_NO : MHD_YES;
 		}
 		return server_dispatch(r);
-	case CN_GW_PH_WAIT:
-		return server_resumed(r);
-	default:
-		*upload_data_size = 0;
-		return MHD_YES;
+	case CN_GW_PH_WAIT: return server_resumed(r);
+	default: *upload_data_size = 0; return MHD_YES;
 	}
 }
 
 static void server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			     enum MHD_RequestTerminationCode toe)
+                             enum MHD_RequestTerminationCode toe)
 {
 	cn_gateway *g = cls;
 	cn_gw_request *r = *con_cls;
 	if (!r)
 		return;
 	*con_cls = NULL;
+	/* A resumed connection whose client has gone is closed without
+	 * re-entering the access handler. */
+	server_unsuspended(r);
 	if (r->phase != CN_GW_PH_DONE) {
 		/* Never answered: the client went away, or we closed on it. */
 		int expect = CN_GW_ST_WAIT;
@@ -451,22 +457,23 @@ static cn_code server_listen(cn_gateway *g, cn_err *err)
 {
 	const cn_config *c = &g->cfg;
 	if (c->port < 0 || c->port > 65535)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "gateway port %d is out of range",
-				  c->port);
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "gateway port %d is out of range", c->port);
 	char port[16];
 	snprintf(port, sizeof port, "%d", c->port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	int rc = getaddrinfo(c->host[0] ? c->host : NULL, port, &hints, &res);
 	if (rc != 0)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "gateway host '%s' does not resolve: %s",
-				  c->host, gai_strerror(rc));
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "gateway host '%s' does not resolve: %s", c->host,
+		                  gai_strerror(rc));
 	int fd = -1, e = 0;
 	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
+		            ai->ai_protocol);
 		if (fd < 0) {
 			e = errno;
 			continue;
@@ -482,12 +489,12 @@ static cn_code server_listen(cn_gateway *g, cn_err *err)
 	freeaddrinfo(res);
 	if (fd < 0)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot listen on %s:%d: %s", c->host,
-				  c->port, strerror(e));
+		                  c->port, strerror(e));
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		g->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							 : ((struct sockaddr_in *)&ss)->sin_port);
+		                                         : ((struct sockaddr_in *)&ss)->sin_port);
 	g->listen_fd = fd;
 	return CN_OK;
 }
@@ -499,26 +506,29 @@ cn_code cn_gw_server_start(cn_gateway *g, cn_err *err)
 		return code;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = g->cfg.gateway_threads > 0 ? (unsigned)g->cfg.gateway_threads
-						       : (unsigned)(ncpu > 0 ? ncpu : 1);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	                                              : (unsigned)(ncpu > 0 ? ncpu : 1);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	/* The logger must come first to catch messages about the other options. */
+	// clang-format off
 	g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, server_access, g,
-				  MHD_OPTION_EXTERNAL_LOGGER, server_log_mhd, g,
-				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g->listen_fd,
-				  MHD_OPTION_THREAD_POOL_SIZE, threads,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT_S,
-				  MHD_OPTION_URI_LOG_CALLBACK, server_uri_log, g,
-				  MHD_OPTION_NOTIFY_COMPLETED, server_completed, g, MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, server_log_mhd, g,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g->listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT_S,
+		MHD_OPTION_URI_LOG_CALLBACK, server_uri_log, g,
+		MHD_OPTION_NOTIFY_COMPLETED, server_completed, g,
+		MHD_OPTION_END);
+	// clang-format on
 	if (!g->mhd) {
 		close(g->listen_fd);
 		g->listen_fd = -1;
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot start the HTTP server on %s:%d",
-				  g->cfg.host, g->port);
+		                  g->cfg.host, g->port);
 	}
 	g->listen_fd = -1; /* MHD's now; cn_gw_server_quiesce gives it back */
 	CN_LOGI("GATEWAY-LISTEN", NULL, "host=%s port=%d threads=%u endpoints=%zu", g->cfg.host,
-		g->port, threads, g->neps);
+	        g->port, threads, g->neps);
 	return CN_OK;
 }
 

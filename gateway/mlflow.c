@@ -55,8 +55,8 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 	const cn_route *rt = ep->route;
 	if (!ep->client) {
 		cn_gw_set_error(r, CN_TEMPORARILY_UNAVAILABLE,
-				"service '%s' has no address (set service.%s)", rt->service,
-				rt->service);
+		                "service '%s' has no address (set service.%s)", rt->service,
+		                rt->service);
 		return;
 	}
 	if (r->fb)
@@ -71,10 +71,10 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 	cn_code code;
 	if (mlflow_use_query(r))
 		code = cn_query_decode(&cn_schema_cairn, rt->request, r->query, r->query_len,
-				       r->params, r->nparams, r->fb, &root, &err);
+		                       r->params, r->nparams, r->fb, &root, &err);
 	else
 		code = cn_json_decode(&cn_schema_cairn, rt->request, r->body.p ? r->body.p : "",
-				      r->body.len, r->params, r->nparams, r->fb, &root, &err);
+		                      r->body.len, r->params, r->nparams, r->fb, &root, &err);
 	if (code != CN_OK) {
 		cn_gw_set_error(r, code, "%s", err.msg);
 		return;
@@ -86,12 +86,12 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 		return;
 	}
 	cn_bus_call call = {
-		.method = cn_schema_cairn.tables[rt->request].short_name,
-		.request_id = r->req_id,
-		.caller = "",
-		.deadline_ms = cn_now_ms() + g->cfg.request_timeout_ms,
-		.payload = buf,
-		.payload_len = len,
+	        .method = cn_schema_cairn.tables[rt->request].short_name,
+	        .request_id = r->req_id,
+	        .caller = "",
+	        .deadline_ms = cn_now_ms() + g->cfg.request_timeout_ms,
+	        .payload = buf,
+	        .payload_len = len,
 	};
 	r->bus_pending = true;
 	if (!cn_gw_park(r))
@@ -117,16 +117,19 @@ void cn_gw_mlflow_reply(cn_gw_request *r)
 		cn_err err;
 		cn_err_clear(&err);
 		if (cn_fb_verify(&cn_schema_cairn, rt->response, rep->payload, rep->payload_len,
-				 &err) != CN_OK) {
+		                 &err) != CN_OK) {
 			CN_LOGE("GATEWAY-BAD-REPLY", r->req_id, "service=%s method=%s: %s",
-				rt->service, cn_schema_cairn.tables[rt->request].short_name, err.msg);
-			cn_gw_set_error(r, CN_INTERNAL_ERROR, "service '%s' sent a malformed reply: %s",
-					rt->service, err.msg);
+			        rt->service, cn_schema_cairn.tables[rt->request].short_name,
+			        err.msg);
+			cn_gw_set_error(r, CN_INTERNAL_ERROR,
+			                "service '%s' sent a malformed reply: %s", rt->service,
+			                err.msg);
 		} else {
 			cn_buf_reset(&r->out);
 			if (cn_json_encode(&cn_schema_cairn, rt->response, cn_fb_root(rep->payload),
-					   &r->out) != CN_OK)
-				cn_gw_set_error(r, CN_INTERNAL_ERROR, "out of memory encoding the reply");
+			                   &r->out) != CN_OK)
+				cn_gw_set_error(r, CN_INTERNAL_ERROR,
+				                "out of memory encoding the reply");
 			else {
 				r->status = 200;
 				memcpy(r->ctype, "application/json", sizeof "application/json");

@@ -45,7 +45,7 @@ typedef struct cn_gw_request cn_gw_request;
 
 /* Body chunk: return CN_OK to go on, or an error with err set. */
 typedef cn_code (*cn_gw_body_fn)(void *arg, cn_gw_request *r, const char *data, size_t len,
-				 cn_err *err);
+                                 cn_err *err);
 /* Body complete: respond (now, or later if the route is async). */
 typedef void (*cn_gw_complete_fn)(void *arg, cn_gw_request *r);
 
@@ -53,14 +53,14 @@ typedef void (*cn_gw_complete_fn)(void *arg, cn_gw_request *r);
 #define CN_GW_UNLIMITED SIZE_MAX
 
 typedef struct cn_gw_route {
-	const char *method;           /* "GET", "POST", "PUT", "PATCH", "DELETE"; GET also serves HEAD */
-	const char *path;             /* "/health", "/api/2.0/mlflow-artifacts/artifacts/{path...}" */
-	const char *label;            /* route label in /metrics; NULL = path */
-	size_t max_body;              /* 0 = the configured max_body_bytes; CN_GW_UNLIMITED = none */
-	bool async;                   /* on_complete may return before responding */
-	cn_gw_body_fn on_body_chunk;  /* NULL = buffer the body */
+	const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE"; GET also serves HEAD */
+	const char *path;   /* "/health", "/api/2.0/mlflow-artifacts/artifacts/{path...}" */
+	const char *label;  /* route label in /metrics; NULL = path */
+	size_t max_body;    /* 0 = the configured max_body_bytes; CN_GW_UNLIMITED = none */
+	bool async;         /* on_complete may return before responding */
+	cn_gw_body_fn on_body_chunk;   /* NULL = buffer the body */
 	cn_gw_complete_fn on_complete; /* required */
-	void *arg;                    /* passed to both callbacks */
+	void *arg;                     /* passed to both callbacks */
 } cn_gw_route;
 
 /* ---- request accessors (valid until the request is answered) ---------- */
@@ -84,7 +84,7 @@ const char *cn_gw_request_id(const cn_gw_request *r);
 
 /* Copies body; content_type is copied too (at most 95 characters). */
 void cn_gw_respond(cn_gw_request *r, int status, const char *content_type, const void *body,
-		   size_t len);
+                   size_t len);
 /* Sends whatever was appended to cn_gw_response_buf(r), without a copy.
  * Only inside on_complete of a synchronous route (an async answer may race
  * with the gateway answering 503 at shutdown, so it goes through a copy). */

@@ -23,7 +23,7 @@ static void nt_echo(void *arg, cn_gw_request *r)
 	const char *h = cn_gw_header(r, "X-Test");
 	cn_buf *b = cn_gw_response_buf(r);
 	cn_buf_printf(b, "%s id=%s part=%s q=%.*s h=%s", cn_gw_method(r), cn_gw_param(r, "id"),
-		      cn_gw_param(r, "part"), (int)ql, q, h ? h : "-");
+	              cn_gw_param(r, "part"), (int)ql, q, h ? h : "-");
 	cn_gw_respond_buf(r, 200, "text/plain");
 }
 
@@ -49,8 +49,8 @@ static void nt_stored(void *arg, cn_gw_request *r)
 {
 	nt_stream *s = arg;
 	char msg[128];
-	int n = snprintf(msg, sizeof msg, "{\"path\": \"%s\", \"bytes\": %llu}", cn_gw_param(r, "path"),
-			 (unsigned long long)atomic_load(&s->bytes));
+	int n = snprintf(msg, sizeof msg, "{\"path\": \"%s\", \"bytes\": %llu}",
+	                 cn_gw_param(r, "path"), (unsigned long long)atomic_load(&s->bytes));
 	cn_gw_respond(r, 201, "application/json", msg, (size_t)n);
 }
 
@@ -77,21 +77,23 @@ static void nt_async(void *arg, cn_gw_request *r)
 }
 
 /* GET /silent: a synchronous handler that forgets to answer. */
-static void nt_silent(void *arg, cn_gw_request *r) {}
+static void nt_silent(void *arg, cn_gw_request *r)
+{
+}
 
 static nt_stream nt_store;
 
 static const cn_gw_route nt_routes[] = {
-	{.method = "GET", .path = "/things/{id}/parts/{part}", .on_complete = nt_echo},
-	{.method = "PUT",
-	 .path = "/store/{path...}",
-	 .label = "/store",
-	 .max_body = CN_GW_UNLIMITED,
-	 .on_body_chunk = nt_chunk,
-	 .on_complete = nt_stored,
-	 .arg = &nt_store},
-	{.method = "POST", .path = "/async", .async = true, .on_complete = nt_async},
-	{.method = "GET", .path = "/silent", .on_complete = nt_silent},
+        {.method = "GET", .path = "/things/{id}/parts/{part}", .on_complete = nt_echo},
+        {.method = "PUT",
+         .path = "/store/{path...}",
+         .label = "/store",
+         .max_body = CN_GW_UNLIMITED,
+         .on_body_chunk = nt_chunk,
+         .on_complete = nt_stored,
+         .arg = &nt_store},
+        {.method = "POST", .path = "/async", .async = true, .on_complete = nt_async},
+        {.method = "GET", .path = "/silent", .on_complete = nt_silent},
 };
 
 static cn_gateway *nt_up(int *port)
@@ -102,8 +104,8 @@ static cn_gateway *nt_up(int *port)
 	cfg.shutdown_grace_ms = 3000;
 	cn_gateway *g = NULL;
 	cn_err err;
-	cn_code c = cn_gateway_start_with(&g, &cfg, nt_routes, sizeof nt_routes / sizeof nt_routes[0],
-					  &err);
+	cn_code c = cn_gateway_start_with(&g, &cfg, nt_routes,
+	                                  sizeof nt_routes / sizeof nt_routes[0], &err);
 	if (c != CN_OK)
 		fprintf(stderr, "start: %s\n", err.msg);
 	CN_CHECK_EQ_INT(c, CN_OK);
@@ -156,12 +158,13 @@ CN_TEST(native_streams_large_bodies)
 	q.body_len = 1000;
 	gt_http(port, "/store/y", &q, &r);
 	CN_CHECK_EQ_INT(r.status, 403);
-	CN_CHECK_STR(r.body.p, "{\"error_code\": \"PERMISSION_DENIED\", \"message\": \"store says no\"}");
+	CN_CHECK_STR(r.body.p,
+	             "{\"error_code\": \"PERMISSION_DENIED\", \"message\": \"store says no\"}");
 	gt_resp_free(&r);
 	free(big);
 	gt_http(port, "/metrics", NULL, &r);
 	CN_CHECK(gt_has(r.body.p, "cairn_http_requests_total{route=\"/store\",method=\"PUT\","
-				  "status=\"201\"} 2\n"));
+	                          "status=\"201\"} 2\n"));
 	gt_resp_free(&r);
 	cn_gateway_stop(g);
 }
@@ -196,7 +199,7 @@ CN_TEST(native_handler_that_does_not_answer)
 	gt_resp r;
 	gt_http(port, "/silent", NULL, &r);
 	CN_CHECK_EQ_INT(r.status, 500);
-	CN_CHECK(gt_has(r.body.p, "did not respond"));
+	CN_CHECK(gt_has(r.body.p, "handler of GET /silent did not respond"));
 	gt_resp_free(&r);
 	cn_gateway_stop(g);
 }
@@ -211,9 +214,11 @@ CN_TEST(native_route_conflicts_are_refused)
 	CN_CHECK_EQ_INT(cn_gateway_start_with(&g, &cfg, dup, 1, &err), CN_INVALID_PARAMETER_VALUE);
 	CN_CHECK(g == NULL);
 	CN_CHECK(gt_has(err.msg, "GET /health"));
-	cn_gw_route mlflow[] = {
-		{.method = "POST", .path = "/api/2.0/mlflow/experiments/create", .on_complete = nt_silent}};
-	CN_CHECK_EQ_INT(cn_gateway_start_with(&g, &cfg, mlflow, 1, &err), CN_INVALID_PARAMETER_VALUE);
+	cn_gw_route mlflow[] = {{.method = "POST",
+	                         .path = "/api/2.0/mlflow/experiments/create",
+	                         .on_complete = nt_silent}};
+	CN_CHECK_EQ_INT(cn_gateway_start_with(&g, &cfg, mlflow, 1, &err),
+	                CN_INVALID_PARAMETER_VALUE);
 	cn_gw_route bad[] = {{.method = "BREW", .path = "/tea", .on_complete = nt_silent}};
 	CN_CHECK_EQ_INT(cn_gateway_start_with(&g, &cfg, bad, 1, &err), CN_INVALID_PARAMETER_VALUE);
 	cn_gw_route none[] = {{.method = "GET", .path = "/x"}};

@@ -102,8 +102,7 @@ cn_gw_request *cn_gw_request_get(cn_gateway *g)
 	r->max_body = 0;
 	r->body_seen = 0;
 	r->drop_budget = 0;
-	r->refused = r->abort = r->parked = r->in_callback = r->has_err = false;
-	cn_err_clear(&r->err);
+	r->refused = r->abort = r->parked = r->suspended = r->has_err = false;
 	r->req_id[0] = '\0';
 	r->t0_ns = 0;
 	r->bus_pending = false;
@@ -119,7 +118,10 @@ cn_gw_request *cn_gw_request_get(cn_gateway *g)
 	return r;
 }
 
-void cn_gw_request_ref(cn_gw_request *r) { atomic_fetch_add(&r->refs, 1); }
+void cn_gw_request_ref(cn_gw_request *r)
+{
+	atomic_fetch_add(&r->refs, 1);
+}
 
 static void request_trim(cn_buf *b)
 {
@@ -191,8 +193,8 @@ bool cn_gw_request_id_ok(const char *s)
 	size_t n = 0;
 	for (; s[n]; n++) {
 		char c = s[n];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok || n >= 64)
 			return false;
 	}
@@ -201,7 +203,10 @@ bool cn_gw_request_id_ok(const char *s)
 
 /* ---- native-route accessors ------------------------------------------------ */
 
-const char *cn_gw_method(const cn_gw_request *r) { return r->method_str; }
+const char *cn_gw_method(const cn_gw_request *r)
+{
+	return r->method_str;
+}
 
 const char *cn_gw_path(const cn_gw_request *r, size_t *len)
 {
@@ -237,14 +242,17 @@ const char *cn_gw_body(const cn_gw_request *r, size_t *len)
 	return r->body.p ? r->body.p : "";
 }
 
-const char *cn_gw_request_id(const cn_gw_request *r) { return r->req_id; }
+const char *cn_gw_request_id(const cn_gw_request *r)
+{
+	return r->req_id;
+}
 
 /* ---- responding --------------------------------------------------------- */
 
 /* Runs `write` into r when this caller may answer: directly on the HTTP
  * thread of a synchronous route, through claim/unpark for a parked one. */
 static void request_answer(cn_gw_request *r, int status, const char *ctype, const void *body,
-			   size_t len, bool use_out, cn_code err_code, const char *err_msg)
+                           size_t len, bool use_out, cn_code err_code, const char *err_msg)
 {
 	bool claimed = true;
 	/* A second answer to a parked request would drop a reference twice. */
@@ -274,12 +282,15 @@ static void request_answer(cn_gw_request *r, int status, const char *ctype, cons
 }
 
 void cn_gw_respond(cn_gw_request *r, int status, const char *content_type, const void *body,
-		   size_t len)
+                   size_t len)
 {
 	request_answer(r, status, content_type, body, len, false, CN_OK, NULL);
 }
 
-cn_buf *cn_gw_response_buf(cn_gw_request *r) { return &r->out; }
+cn_buf *cn_gw_response_buf(cn_gw_request *r)
+{
+	return &r->out;
+}
 
 void cn_gw_respond_buf(cn_gw_request *r, int status, const char *content_type)
 {

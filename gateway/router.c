@@ -35,8 +35,8 @@ struct cn_gw_router {
 	router_node root;
 };
 
-static const char *const router_methods[CN_GW_NMETHODS] = {
-	"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
+static const char *const router_methods[CN_GW_NMETHODS] = {"GET",   "HEAD",   "POST",    "PUT",
+                                                           "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 int cn_gw_method_parse(const char *name)
 {
@@ -108,14 +108,17 @@ static router_node *router_special_child(router_node **slot)
 	return *slot;
 }
 
-cn_gw_router *cn_gw_router_new(void) { return calloc(1, sizeof(cn_gw_router)); }
+cn_gw_router *cn_gw_router_new(void)
+{
+	return calloc(1, sizeof(cn_gw_router));
+}
 
 cn_code cn_gw_router_add(cn_gw_router *rt, int method, const char *path, cn_gw_endpoint *ep,
-			 cn_err *err)
+                         cn_err *err)
 {
 	if (!path || path[0] != '/' || method < 0 || method >= CN_GW_NMETHODS)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "route path '%s' must start with '/'",
-				  path ? path : "(null)");
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "route path '%s' must start with '/'", path ? path : "(null)");
 	router_node *n = &rt->root;
 	const char *names[CN_GW_MAX_PARAMS];
 	size_t namelen[CN_GW_MAX_PARAMS];
@@ -133,14 +136,15 @@ cn_code cn_gw_router_add(cn_gw_router *rt, int method, const char *path, cn_gw_e
 			size_t nlen = len - 2 - (rest ? 3 : 0);
 			if (nlen == 0 || memchr(seg + 1, '{', nlen) || memchr(seg + 1, '}', nlen))
 				return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-						  "route '%s': malformed parameter segment", path);
+				                  "route '%s': malformed parameter segment", path);
 			if (rest && *p)
 				return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-						  "route '%s': {name...} must be the last segment", path);
+				                  "route '%s': {name...} must be the last segment",
+				                  path);
 			if (nnames == CN_GW_MAX_PARAMS)
 				return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-						  "route '%s': more than %d parameters", path,
-						  CN_GW_MAX_PARAMS);
+				                  "route '%s': more than %d parameters", path,
+				                  CN_GW_MAX_PARAMS);
 			names[nnames] = seg + 1;
 			namelen[nnames++] = nlen;
 			n = router_special_child(rest ? &n->rest : &n->param);
@@ -151,11 +155,12 @@ cn_code cn_gw_router_add(cn_gw_router *rt, int method, const char *path, cn_gw_e
 			return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory building routes");
 	}
 	if (*p)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "route path '%s' is malformed", path);
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "route path '%s' is malformed",
+		                  path);
 	router_term *t = &n->term[method];
 	if (t->ep)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "route %s %s is defined twice",
-				  cn_gw_method_name(method), path);
+		                  cn_gw_method_name(method), path);
 	for (size_t i = 0; i < nnames; i++) {
 		t->names[i] = strndup(names[i], namelen[i]);
 		if (!t->names[i]) {
@@ -172,7 +177,7 @@ cn_code cn_gw_router_add(cn_gw_router *rt, int method, const char *path, cn_gw_e
 /* Terminal check at node n with vals[0..nv) collected. Returns true when
  * the method is served; otherwise records the methods the path accepts. */
 static bool router_terminal(const router_node *n, int method, const cn_gw_pathval *vals, size_t nv,
-			    cn_gw_match *m)
+                            cn_gw_match *m)
 {
 	const router_term *t = &n->term[method];
 	if (!t->ep && method == CN_GW_HEAD)
@@ -194,7 +199,7 @@ static bool router_terminal(const router_node *n, int method, const cn_gw_pathva
 }
 
 static bool router_walk(const router_node *n, const char *p, const char *end, int method,
-			cn_gw_pathval *vals, size_t nv, cn_gw_match *m)
+                        cn_gw_pathval *vals, size_t nv, cn_gw_match *m)
 {
 	if (p == end)
 		return router_terminal(n, method, vals, nv, m);
@@ -221,7 +226,7 @@ static bool router_walk(const router_node *n, const char *p, const char *end, in
 }
 
 void cn_gw_router_match(const cn_gw_router *rt, int method, const char *path, size_t len,
-			cn_gw_match *m)
+                        cn_gw_match *m)
 {
 	cn_gw_pathval vals[CN_GW_MAX_PARAMS];
 	m->ep = NULL;

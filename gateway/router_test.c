@@ -14,23 +14,24 @@ static cn_gw_router *router_test_build(void)
 		int m;
 		const char *path;
 	} routes[] = {
-		{CN_GW_POST, "/api/2.0/mlflow/experiments/create"},
-		{CN_GW_GET, "/api/2.0/mlflow/experiments/get"},
-		{CN_GW_GET, "/api/2.0/mlflow/experiments/search"},
-		{CN_GW_POST, "/api/2.0/mlflow/experiments/search"},
-		{CN_GW_GET, "/api/2.0/mlflow/logged-models/{model_id}"},
-		{CN_GW_DELETE, "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}"},
-		{CN_GW_GET, "/api/2.0/mlflow/logged-models/search"},
-		{CN_GW_GET, "/api/3.0/mlflow/traces/{trace_id}"},
-		{CN_GW_GET, "/api/3.0/mlflow/traces/{request_id}/info"},
-		{CN_GW_PUT, "/api/2.0/mlflow-artifacts/artifacts/{path...}"},
-		{CN_GW_GET, "/health"},
+	        {CN_GW_POST, "/api/2.0/mlflow/experiments/create"},
+	        {CN_GW_GET, "/api/2.0/mlflow/experiments/get"},
+	        {CN_GW_GET, "/api/2.0/mlflow/experiments/search"},
+	        {CN_GW_POST, "/api/2.0/mlflow/experiments/search"},
+	        {CN_GW_GET, "/api/2.0/mlflow/logged-models/{model_id}"},
+	        {CN_GW_DELETE, "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}"},
+	        {CN_GW_GET, "/api/2.0/mlflow/logged-models/search"},
+	        {CN_GW_GET, "/api/3.0/mlflow/traces/{trace_id}"},
+	        {CN_GW_GET, "/api/3.0/mlflow/traces/{request_id}/info"},
+	        {CN_GW_PUT, "/api/2.0/mlflow-artifacts/artifacts/{path...}"},
+	        {CN_GW_GET, "/health"},
 	};
 	cn_gw_router *rt = cn_gw_router_new();
 	CN_CHECK(rt != NULL);
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		cn_err err;
-		cn_code c = cn_gw_router_add(rt, routes[i].m, routes[i].path, &router_test_eps[i], &err);
+		cn_code c = cn_gw_router_add(rt, routes[i].m, routes[i].path, &router_test_eps[i],
+		                             &err);
 		CN_CHECK_EQ_INT(c, CN_OK);
 	}
 	return rt;
@@ -137,13 +138,13 @@ CN_TEST(router_rejects_bad_templates)
 	cn_err err;
 	CN_CHECK_EQ_INT(cn_gw_router_add(rt, CN_GW_GET, "/a/{x}", &ep, &err), CN_OK);
 	CN_CHECK_EQ_INT(cn_gw_router_add(rt, CN_GW_GET, "/a/{y}", &ep, &err),
-			CN_INVALID_PARAMETER_VALUE); /* same method + shape */
+	                CN_INVALID_PARAMETER_VALUE); /* same method + shape */
 	CN_CHECK_EQ_INT(cn_gw_router_add(rt, CN_GW_GET, "no-slash", &ep, &err),
-			CN_INVALID_PARAMETER_VALUE);
+	                CN_INVALID_PARAMETER_VALUE);
 	CN_CHECK_EQ_INT(cn_gw_router_add(rt, CN_GW_GET, "/a/{}", &ep, &err),
-			CN_INVALID_PARAMETER_VALUE);
+	                CN_INVALID_PARAMETER_VALUE);
 	CN_CHECK_EQ_INT(cn_gw_router_add(rt, CN_GW_GET, "/b/{r...}/c", &ep, &err),
-			CN_INVALID_PARAMETER_VALUE);
+	                CN_INVALID_PARAMETER_VALUE);
 	cn_gw_router_free(rt);
 }
 

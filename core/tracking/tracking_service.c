@@ -47,7 +47,7 @@ static void trk_artifact_root(const cn_config *cfg, char *out, size_t cap)
 	else if (cfg->artifacts_destination[0])
 		snprintf(out, cap, "%s", cfg->artifacts_destination);
 	else
-		snprintf(out, cap, "%s/artifacts", cfg->data_dir);
+		snprintf(out, cap, "%.480s/artifacts", cfg->data_dir);
 }
 
 static cn_code trk_init_ids(trk_state *s, cn_err *err)

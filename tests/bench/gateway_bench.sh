@@ -24,7 +24,8 @@ ready_ms=$(python3 - "$cairn" "$port" "$work/data" "$work/cairn.pid" <<'PY'
 import http.client, subprocess, sys, time
 cairn, port, data, pidf = sys.argv[1:]
 t0 = time.perf_counter()
-p = subprocess.Popen([cairn, "server", "--port", port, "--data", data, "--log-level", "warn"])
+p = subprocess.Popen([cairn, "server", "--port", port, "--data", data, "--log-level", "warn"],
+                     stdout=open(data + ".log", "wb"), stderr=subprocess.STDOUT)
 open(pidf, "w").write(str(p.pid))
 while True:
     try:
