@@ -409,3 +409,22 @@ CN_TEST(bad_arguments)
 }
 
 CN_TEST_MAIN()
+
+CN_TEST(integer_experiment_ids_are_stringified)
+{
+	/* As MLflow's server does for old clients; other string fields stay strict. */
+	TU_RT(S, CN_TABLE_GetExperiment, "{\"experiment_id\":42}", "{\"experiment_id\":\"42\"}");
+	TU_RT(S, CN_TABLE_DeleteExperiment, "{\"experiment_id\":-1}", "{\"experiment_id\":\"-1\"}");
+	cn_fb_builder *b = cn_fb_builder_new(0);
+	cn_fb_ref root;
+	cn_err err;
+	const char *json = "{\"name\":42}";
+	CN_CHECK_EQ_INT(cn_json_decode(S, CN_TABLE_CreateExperiment, json, strlen(json), NULL, 0, b,
+	                               &root, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	json = "{\"experiment_id\":1.5}";
+	CN_CHECK_EQ_INT(cn_json_decode(S, CN_TABLE_GetExperiment, json, strlen(json), NULL, 0, b,
+	                               &root, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	cn_fb_builder_free(b);
+}

@@ -146,6 +146,29 @@ static cn_code jdec_scalar(jdec *c, const cn_schema_field *f, uint8_t ft, const 
 	return CN_OK;
 }
 
+/* MLflow's server turns integer experiment ids into strings before parsing
+ * (proto_json_utils._stringify_all_experiment_ids), and older clients rely
+ * on it: {"experiment_id": 1} is accepted as "1". Only for those names. */
+static bool jdec_int_id_field(const cn_schema_field *f)
+{
+	return !strcmp(f->name, "experiment_id") || !strcmp(f->name, "experiment_ids");
+}
+
+static cn_code jdec_string(jdec *c, const cn_schema_field *f, const char *path, json_t *v,
+                           cn_fb_ref *out)
+{
+	if (json_is_integer(v) && jdec_int_id_field(f)) {
+		char num[32];
+		int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		*out = cn_fb_create_string(c->b, num, (size_t)n);
+	} else if (!json_is_string(v)) {
+		return jdec_type_err(c, path, v);
+	} else {
+		*out = cn_fb_create_string(c->b, json_string_value(v), json_string_length(v));
+	}
+	return *out ? CN_OK : codec_err_oom(c->err);
+}
+
 static cn_code jdec_vector(jdec *c, const cn_schema_field *f, const char *path, json_t *arr,
                            int depth, codec_val *out)
 {
@@ -172,11 +195,7 @@ static cn_code jdec_vector(jdec *c, const cn_schema_field *f, const char *path, 
 			memcpy(elems + i * esz, &r, esz);
 		} else if (ft == CN_FT_STRING) {
 			cn_fb_ref r = 0;
-			if (!json_is_string(e))
-				rc = jdec_type_err(c, ep.p, e);
-			else if (!(r = cn_fb_create_string(c->b, json_string_value(e),
-			                                   json_string_length(e))))
-				rc = codec_err_oom(c->err);
+			rc = jdec_string(c, f, ep.p, e, &r);
 			memcpy(elems + i * esz, &r, esz);
 		} else {
 			codec_val v = {0};
@@ -202,11 +221,8 @@ static cn_code jdec_field(jdec *c, const cn_schema_field *f, const char *path, j
 {
 	switch (f->type) {
 	case CN_FT_STRING:
-		if (!json_is_string(v))
-			return jdec_type_err(c, path, v);
-		out->ref = cn_fb_create_string(c->b, json_string_value(v), json_string_length(v));
 		out->set = true;
-		return out->ref ? CN_OK : codec_err_oom(c->err);
+		return jdec_string(c, f, path, v, &out->ref);
 	case CN_FT_TABLE:
 		if (!json_is_object(v))
 			return jdec_type_err(c, path, v);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/fuzz/run-fuzzers.sh BUILD_DIR SECONDS: run every libFuzzer target
-# briefly from its seed corpus (tests/fuzz/corpus/<target>/). Any crash,
+# (built into BUILD_DIR/fuzz/) briefly from its seed corpus (tests/fuzz/corpus/<target>/). Any crash,
 # leak or sanitizer report fails the run and leaves the reproducer in
 # BUILD_DIR/fuzz-out/<target>/.
 set -eu
@@ -15,7 +15,7 @@ for t in $targets; do
 	rm -rf "$out"
 	mkdir -p "$out/corpus"
 	[ -d "$here/corpus/$t" ] && cp -r "$here/corpus/$t/." "$out/corpus/"
-	if (cd "$out" && "$build/$t" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+	if (cd "$out" && "$build/fuzz/$t" -max_total_time="$secs" -max_len=65536 -timeout=10 \
 		-print_final_stats=1 corpus >"$out/log.txt" 2>&1); then
 		echo "ok   fuzz $t ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$out/log.txt" | grep -o '[0-9]*$') runs)"
 		pass=$((pass + 1))
