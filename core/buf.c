@@ -56,9 +56,15 @@ void cn_buf_append(cn_buf *b, const void *data, size_t len)
 	b->p[b->len] = '\0';
 }
 
-void cn_buf_puts(cn_buf *b, const char *s) { cn_buf_append(b, s, strlen(s)); }
+void cn_buf_puts(cn_buf *b, const char *s)
+{
+	cn_buf_append(b, s, strlen(s));
+}
 
-void cn_buf_putc(cn_buf *b, char c) { cn_buf_append(b, &c, 1); }
+void cn_buf_putc(cn_buf *b, char c)
+{
+	cn_buf_append(b, &c, 1);
+}
 
 void cn_buf_printf(cn_buf *b, const char *fmt, ...)
 {
@@ -104,8 +110,13 @@ void cn_buf_json_str(cn_buf *b, const char *s, size_t len)
 		case '\f': esc = "\\f"; break;
 		default:
 			if (c < 0x20) {
-				u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-				u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = '\0';
+				u[0] = '\\';
+				u[1] = 'u';
+				u[2] = '0';
+				u[3] = '0';
+				u[4] = hex[c >> 4];
+				u[5] = hex[c & 15];
+				u[6] = '\0';
 				esc = u;
 			}
 		}

@@ -20,7 +20,10 @@ typedef struct cn_buf {
 	bool failed;
 } cn_buf;
 
-#define CN_BUF_INIT {NULL, 0, 0, false}
+#define CN_BUF_INIT               \
+	{                         \
+		NULL, 0, 0, false \
+	}
 
 void cn_buf_free(cn_buf *b);
 void cn_buf_reset(cn_buf *b); /* len = 0, keeps memory */
@@ -31,6 +34,9 @@ void cn_buf_putc(cn_buf *b, char c);
 void cn_buf_printf(cn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal (quotes included), escaping as RFC 8259 requires. */
 void cn_buf_json_str(cn_buf *b, const char *s, size_t len);
-static inline bool cn_buf_failed(const cn_buf *b) { return b->failed; }
+static inline bool cn_buf_failed(const cn_buf *b)
+{
+	return b->failed;
+}
 
 #endif

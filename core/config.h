@@ -21,7 +21,7 @@
 
 #include "core/error.h"
 
-#define CN_CFG_STR 512
+#define CN_CFG_STR          512
 #define CN_CFG_MAX_SERVICES 16
 
 typedef struct cn_service_addr {
@@ -31,32 +31,34 @@ typedef struct cn_service_addr {
 
 typedef struct cn_config {
 	/* gateway */
-	char host[CN_CFG_STR];          /* host: 127.0.0.1 */
-	int port;                       /* port: 5000 */
-	int gateway_threads;            /* gateway_threads: 0 = number of CPUs */
-	size_t max_body_bytes;          /* max_body_bytes: 1 MiB... for JSON bodies (artifacts stream) */
-	int64_t request_timeout_ms;     /* request_timeout_ms: bus deadline per call, 30000 */
-	int64_t shutdown_grace_ms;      /* shutdown_grace_ms: 10000 */
+	char host[CN_CFG_STR]; /* host: 127.0.0.1 */
+	int port;              /* port: 5000 */
+	int gateway_threads;   /* gateway_threads: 0 = number of CPUs */
+	size_t max_body_bytes; /* max_body_bytes: 1 MiB... for JSON bodies (artifacts stream) */
+	int64_t request_timeout_ms; /* request_timeout_ms: bus deadline per call, 30000 */
+	int64_t shutdown_grace_ms;  /* shutdown_grace_ms: 10000 */
 	/* storage and artifacts */
-	char data_dir[CN_CFG_STR];      /* data_dir: ./cairn-data */
+	char data_dir[CN_CFG_STR];              /* data_dir: ./cairn-data */
 	char artifacts_destination[CN_CFG_STR]; /* artifacts_destination: <data_dir>/artifacts */
-	char default_artifact_root[CN_CFG_STR]; /* default_artifact_root: "" = mlflow-artifacts:/ when serving */
-	bool serve_artifacts;           /* serve_artifacts: true */
-	char plugin_dir[CN_CFG_STR];    /* plugin_dir: directory of store/deploy .so files */
-	bool sync_writes;               /* sync_writes: true (WAL fsync per acknowledged write) */
+	char default_artifact_root[CN_CFG_STR]; /* default_artifact_root: "" = mlflow-artifacts:/
+	                                           when serving */
+	bool serve_artifacts;                   /* serve_artifacts: true */
+	char plugin_dir[CN_CFG_STR]; /* plugin_dir: directory of store/deploy .so files */
+	bool sync_writes;            /* sync_writes: true (WAL fsync per acknowledged write) */
 	/* services (split mode) */
-	char listen[CN_CFG_STR];        /* listen: bus address a `cairn service` binds */
-	char events[CN_CFG_STR];        /* events: PUB/SUB address ("" = inproc default) */
-	int service_workers;            /* service_workers: worker threads per service, 8 */
-	cn_service_addr services[CN_CFG_MAX_SERVICES]; /* service.<name>: address, for the gateway */
+	char listen[CN_CFG_STR]; /* listen: bus address a `cairn service` binds */
+	char events[CN_CFG_STR]; /* events: PUB/SUB address ("" = inproc default) */
+	int service_workers;     /* service_workers: worker threads per service, 8 */
+	cn_service_addr
+	        services[CN_CFG_MAX_SERVICES]; /* service.<name>: address, for the gateway */
 	int nservices;
 	/* bus TLS (tls+tcp:// addresses) */
-	char tls_cert[CN_CFG_STR];      /* tls_cert */
-	char tls_key[CN_CFG_STR];       /* tls_key */
-	char tls_ca[CN_CFG_STR];        /* tls_ca */
+	char tls_cert[CN_CFG_STR]; /* tls_cert */
+	char tls_key[CN_CFG_STR];  /* tls_key */
+	char tls_ca[CN_CFG_STR];   /* tls_ca */
 	/* logging */
-	char log_level[16];             /* log_level: info */
-	bool log_json;                  /* log_json: false */
+	char log_level[16]; /* log_level: info */
+	bool log_json;      /* log_json: false */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

@@ -6,13 +6,13 @@
 
 static const char *const error_names[] = {
 #define ERROR_NAME_(suffix, name, http) name,
-	CN_ERROR_TABLE(ERROR_NAME_)
+        CN_ERROR_TABLE(ERROR_NAME_)
 #undef ERROR_NAME_
 };
 
 static const int error_http[] = {
 #define ERROR_HTTP_(suffix, name, http) http,
-	CN_ERROR_TABLE(ERROR_HTTP_)
+        CN_ERROR_TABLE(ERROR_HTTP_)
 #undef ERROR_HTTP_
 };
 

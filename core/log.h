@@ -13,10 +13,17 @@
 
 #include <stdarg.h>
 
-typedef enum cn_log_level { CN_LOG_DEBUG = 0, CN_LOG_INFO, CN_LOG_WARN, CN_LOG_ERROR, CN_LOG_OFF } cn_log_level;
+typedef enum cn_log_level {
+	CN_LOG_DEBUG = 0,
+	CN_LOG_INFO,
+	CN_LOG_WARN,
+	CN_LOG_ERROR,
+	CN_LOG_OFF
+} cn_log_level;
 
 void cn_log_init(cn_log_level level, int json_format);
-cn_log_level cn_log_level_from_name(const char *name); /* "debug"|"info"|"warn"|"error"|"off"; info if unknown */
+cn_log_level
+cn_log_level_from_name(const char *name); /* "debug"|"info"|"warn"|"error"|"off"; info if unknown */
 int cn_log_enabled(cn_log_level level);
 /* Strict form of cn_log_level_from_name for validating configuration:
  * false (and *out untouched) if `name` is not a level name. Case-insensitive;
@@ -31,10 +38,10 @@ int cn_log_set_fd(int fd);
 /* Writes one line: ts, level, event, req (omitted when NULL or empty), msg.
  * Never blocks on other loggers for longer than one write(2); keeps errno. */
 void cn_log(cn_log_level level, const char *event, const char *request_id, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 /* cn_log with a va_list (for the plugin host's log service). */
 void cn_vlog(cn_log_level level, const char *event, const char *request_id, const char *fmt,
-	     va_list ap) __attribute__((format(printf, 4, 0)));
+             va_list ap) __attribute__((format(printf, 4, 0)));
 
 #define CN_LOGD(ev, req, ...) cn_log(CN_LOG_DEBUG, ev, req, __VA_ARGS__)
 #define CN_LOGI(ev, req, ...) cn_log(CN_LOG_INFO, ev, req, __VA_ARGS__)

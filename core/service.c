@@ -44,13 +44,13 @@ static const service_entry *service_lookup(const cn_service_runtime *rt, const c
 }
 
 static cn_code service_dispatch(void *arg, const cn_bus_request *req, cn_fb_builder *b,
-				cn_fb_ref *resp, cn_err *err)
+                                cn_fb_ref *resp, cn_err *err)
 {
 	cn_service_runtime *rt = arg;
 	const service_entry *e = service_lookup(rt, req->method);
 	if (!e)
 		return cn_err_set(err, CN_ENDPOINT_NOT_FOUND, "Service '%s' has no method '%s'",
-				  rt->def->name, req->method);
+		                  rt->def->name, req->method);
 	cn_code rc = cn_fb_verify(&cn_schema_cairn, e->table, req->payload, req->payload_len, err);
 	if (rc != CN_OK)
 		return rc;
@@ -71,8 +71,8 @@ static cn_code service_index(cn_service_runtime *rt, cn_err *err)
 		int t = cn_schema_table_index(&cn_schema_cairn, def->methods[i].name);
 		if (t < 0)
 			return cn_err_set(err, CN_INTERNAL_ERROR,
-					  "service '%s': method '%s' has no request table",
-					  def->name, def->methods[i].name);
+			                  "service '%s': method '%s' has no request table",
+			                  def->name, def->methods[i].name);
 		rt->entries[i] = (service_entry){def->methods[i].name, t, def->methods[i].fn};
 	}
 	rt->nentries = def->nmethods;
@@ -84,14 +84,14 @@ static cn_code service_index(cn_service_runtime *rt, cn_err *err)
 		const char *m = cn_schema_cairn.tables[r->request].short_name;
 		if (!service_lookup(rt, m))
 			return cn_err_set(err, CN_INTERNAL_ERROR,
-					  "service '%s' does not implement routed method '%s'",
-					  def->name, m);
+			                  "service '%s' does not implement routed method '%s'",
+			                  def->name, m);
 	}
 	return CN_OK;
 }
 
-cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def,
-			 const cn_config *cfg, const char *addr, cn_bus_pub *events, cn_err *err)
+cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def, const cn_config *cfg,
+                         const char *addr, cn_bus_pub *events, cn_err *err)
 {
 	*out = NULL;
 	cn_service_runtime *rt = calloc(1, sizeof *rt);
@@ -106,10 +106,10 @@ cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def,
 	}
 	if (rc == CN_OK) {
 		cn_bus_tls tls = {cfg->tls_cert[0] ? cfg->tls_cert : NULL,
-				  cfg->tls_key[0] ? cfg->tls_key : NULL,
-				  cfg->tls_ca[0] ? cfg->tls_ca : NULL, NULL};
+		                  cfg->tls_key[0] ? cfg->tls_key : NULL,
+		                  cfg->tls_ca[0] ? cfg->tls_ca : NULL, NULL};
 		rc = cn_bus_host_start(&rt->host, addr, &tls, cfg->service_workers,
-				       service_dispatch, rt, err);
+		                       service_dispatch, rt, err);
 		if (rc != CN_OK)
 			def->close(rt->state);
 	}
@@ -118,8 +118,8 @@ cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def,
 		free(rt);
 		return rc;
 	}
-	CN_LOGI("SERVICE-START", NULL, "service %s serving on %s (data %s, %zu methods)",
-		def->name, addr, rt->data_dir, rt->nentries);
+	CN_LOGI("SERVICE-START", NULL, "service %s serving on %s (data %s, %zu methods)", def->name,
+	        addr, rt->data_dir, rt->nentries);
 	*out = rt;
 	return CN_OK;
 }

@@ -38,7 +38,7 @@ typedef struct cn_call_ctx {
  * set *resp (the reply's type is the route's `response` table); or return
  * an error code with err set. Runs concurrently on worker threads. */
 typedef cn_code (*cn_method_fn)(void *state, const cn_call_ctx *ctx, cn_fb_table req,
-				cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 
 typedef struct cn_method {
 	const char *name; /* request table short name, e.g. "CreateExperiment" */
@@ -60,8 +60,8 @@ const cn_service_def *cn_service_find(const char *name);
 typedef struct cn_service_runtime cn_service_runtime;
 
 /* Open the service's state and serve it on addr until stopped. */
-cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def,
-			 const cn_config *cfg, const char *addr, cn_bus_pub *events, cn_err *err);
+cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def, const cn_config *cfg,
+                         const char *addr, cn_bus_pub *events, cn_err *err);
 void cn_service_stop(cn_service_runtime *rt);
 
 #endif

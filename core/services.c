@@ -6,8 +6,8 @@
 #include "core/tracking/tracking.h"
 
 const cn_service_def *const cn_builtin_services[] = {
-	&cn_tracking_service,
-	NULL,
+        &cn_tracking_service,
+        NULL,
 };
 
 const cn_service_def *cn_service_find(const char *name)

@@ -35,8 +35,8 @@ static cn_gw_router *fuzz_router(void)
 		cn_gw_router_add(rt, m, path, &eps[n++], &err);
 	}
 	const char *extra[] = {"/api/2.0/mlflow/logged-models/{model_id}",
-			       "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}",
-			       "/api/2.0/mlflow-artifacts/artifacts/{path...}", "/health"};
+	                       "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}",
+	                       "/api/2.0/mlflow-artifacts/artifacts/{path...}", "/health"};
 	for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
 		cn_gw_router_add(rt, cn_gw_method_parse("GET"), extra[i], &eps[n++], &err);
 	return rt;
@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (m.nparams > CN_GW_MAX_PARAMS)
 			abort();
 		for (size_t p = 0; p < m.nparams; p++)
-			if (m.params[p].val < path || m.params[p].val + m.params[p].len > path + size)
+			if (m.params[p].val < path ||
+			    m.params[p].val + m.params[p].len > path + size)
 				abort();
 	}
 	free(path);

@@ -21,26 +21,28 @@
 static void cli_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cairn <command> [options]\n"
-		"\n"
-		"commands:\n"
-		"  server                 run the gateway and all services in one process\n"
-		"  service <name>         run one service (split mode); needs --listen\n"
-		"  gateway                run the HTTP gateway; needs --service NAME=ADDR per service\n"
-		"  config                 print the effective configuration and exit\n"
-		"  version                print versions and exit\n"
-		"\n"
-		"common options (every setting also reads CAIRN_<KEY> and a YAML --config file):\n"
-		"  --config FILE          YAML configuration file\n"
-		"  --host ADDR            gateway bind address (127.0.0.1)\n"
-		"  --port N               gateway port (5000)\n"
-		"  --data DIR             data directory (./cairn-data); alias --data-dir\n"
-		"  --listen ADDR          bus address a service binds (tcp://, ipc://, tls+tcp://)\n"
-		"  --service NAME=ADDR    where the gateway finds a service\n"
-		"  --default-artifact-root URI, --artifacts-destination URI,\n"
-		"  --serve-artifacts / --no-serve-artifacts   as in `mlflow server`\n"
-		"  --log-level LEVEL      debug|info|warn|error\n"
-		"Run `cairn config` to see every setting.\n");
+	        "usage: cairn <command> [options]\n"
+	        "\n"
+	        "commands:\n"
+	        "  server                 run the gateway and all services in one process\n"
+	        "  service <name>         run one service (split mode); needs --listen\n"
+	        "  gateway                run the HTTP gateway; needs --service NAME=ADDR per "
+	        "service\n"
+	        "  config                 print the effective configuration and exit\n"
+	        "  version                print versions and exit\n"
+	        "\n"
+	        "common options (every setting also reads CAIRN_<KEY> and a YAML --config file):\n"
+	        "  --config FILE          YAML configuration file\n"
+	        "  --host ADDR            gateway bind address (127.0.0.1)\n"
+	        "  --port N               gateway port (5000)\n"
+	        "  --data DIR             data directory (./cairn-data); alias --data-dir\n"
+	        "  --listen ADDR          bus address a service binds (tcp://, ipc://, "
+	        "tls+tcp://)\n"
+	        "  --service NAME=ADDR    where the gateway finds a service\n"
+	        "  --default-artifact-root URI, --artifacts-destination URI,\n"
+	        "  --serve-artifacts / --no-serve-artifacts   as in `mlflow server`\n"
+	        "  --log-level LEVEL      debug|info|warn|error\n"
+	        "Run `cairn config` to see every setting.\n");
 }
 
 int main(int argc, char **argv)
@@ -72,7 +74,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "service")) {
 		if (argc < 3 || argv[2][0] == '-') {
 			fprintf(stderr, "cairn service: name the service (e.g. `cairn service "
-					"tracking --listen tcp://127.0.0.1:7001`)\n");
+			                "tracking --listen tcp://127.0.0.1:7001`)\n");
 			return 2;
 		}
 		service_name = argv[2];

@@ -16,12 +16,12 @@
 static const struct {
 	const char *flag, *key, *implied;
 } cli_aliases[] = {
-	{"data", "data_dir", NULL},
-	{"backend-store-uri", "data_dir", NULL},
-	{"workers", "gateway_threads", NULL},
-	{"serve-artifacts", "serve_artifacts", "true"},
-	{"no-serve-artifacts", "serve_artifacts", "false"},
-	{"log-json", "log_json", "true"},
+        {"data", "data_dir", NULL},
+        {"backend-store-uri", "data_dir", NULL},
+        {"workers", "gateway_threads", NULL},
+        {"serve-artifacts", "serve_artifacts", "true"},
+        {"no-serve-artifacts", "serve_artifacts", "false"},
+        {"log-json", "log_json", "true"},
 };
 
 static cn_code cli_set(cn_config *c, const char *flag, const char *value, cn_err *err)
@@ -30,16 +30,17 @@ static cn_code cli_set(cn_config *c, const char *flag, const char *value, cn_err
 		const char *eq = value ? strchr(value, '=') : NULL;
 		if (!eq || eq == value || !eq[1])
 			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-					  "--service wants NAME=ADDRESS, got '%s'", value ? value : "");
+			                  "--service wants NAME=ADDRESS, got '%s'",
+			                  value ? value : "");
 		char key[64];
 		snprintf(key, sizeof key, "service.%.*s", (int)(eq - value), value);
 		return cn_config_set(c, key, eq + 1, err);
 	}
 	for (size_t i = 0; i < sizeof cli_aliases / sizeof cli_aliases[0]; i++)
 		if (!strcmp(flag, cli_aliases[i].flag))
-			return cn_config_set(c, cli_aliases[i].key,
-					     cli_aliases[i].implied ? cli_aliases[i].implied : value,
-					     err);
+			return cn_config_set(
+			        c, cli_aliases[i].key,
+			        cli_aliases[i].implied ? cli_aliases[i].implied : value, err);
 	return cn_config_set(c, flag, value, err);
 }
 
@@ -89,7 +90,8 @@ cn_code cli_parse(cli_opts *o, int argc, char **argv, cn_err *err)
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (strncmp(a, "--", 2) != 0 || !a[2])
-			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "unexpected argument '%s'", a);
+			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+			                  "unexpected argument '%s'", a);
 		char flag[128];
 		const char *eq = strchr(a + 2, '=');
 		const char *value;
@@ -103,7 +105,7 @@ cn_code cli_parse(cli_opts *o, int argc, char **argv, cn_err *err)
 			} else {
 				if (i + 1 >= argc)
 					return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-							  "option --%s needs a value", flag);
+					                  "option --%s needs a value", flag);
 				value = argv[++i];
 			}
 		}

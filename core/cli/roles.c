@@ -24,7 +24,8 @@ static int cli_wait(const sigset_t *sigs)
 {
 	int sig = 0;
 	sigwait(sigs, &sig);
-	CN_LOGI("SIGNAL", NULL, "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	CN_LOGI("SIGNAL", NULL, "received %s, shutting down",
+	        sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	return sig;
 }
 
@@ -53,14 +54,14 @@ static int cli_mkdirs(const char *path)
 static cn_bus_tls cli_tls(const cn_config *c)
 {
 	cn_bus_tls t = {c->tls_cert[0] ? c->tls_cert : NULL, c->tls_key[0] ? c->tls_key : NULL,
-			c->tls_ca[0] ? c->tls_ca : NULL, NULL};
+	                c->tls_ca[0] ? c->tls_ca : NULL, NULL};
 	return t;
 }
 
 /* The artifact store is a plugin even in the embedded default: loading it
  * at start proves the plugin path and fails early on a bad destination. */
 static cn_code cli_open_artifacts(const cn_config *cfg, cn_plugin_registry **reg, cn_store **store,
-				  cn_err *err)
+                                  cn_err *err)
 {
 	cn_code rc = cn_plugin_registry_open(reg, cfg->plugin_dir, err);
 	if (rc != CN_OK)
@@ -68,7 +69,7 @@ static cn_code cli_open_artifacts(const cn_config *cfg, cn_plugin_registry **reg
 	if (!strstr(cfg->artifacts_destination, "://") &&
 	    cli_mkdirs(cfg->artifacts_destination) != 0)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create %s: %s",
-				  cfg->artifacts_destination, strerror(errno));
+		                  cfg->artifacts_destination, strerror(errno));
 	return cn_store_open(*reg, cfg->artifacts_destination, store, err);
 }
 
@@ -111,9 +112,9 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 		goto out;
 	}
 	CN_LOGI("SERVER-READY", NULL,
-		"cairn %s serving MLflow API %s on http://%s:%d (data %s) in %.1f ms", CAIRN_VERSION,
-		CAIRN_MLFLOW_API_VERSION, cfg->host, cn_gateway_port(gw), cfg->data_dir,
-		(double)(cn_mono_ns() - start_ns) / 1e6);
+	        "cairn %s serving MLflow API %s on http://%s:%d (data %s) in %.1f ms",
+	        CAIRN_VERSION, CAIRN_MLFLOW_API_VERSION, cfg->host, cn_gateway_port(gw),
+	        cfg->data_dir, (double)(cn_mono_ns() - start_ns) / 1e6);
 	cli_wait(sigs);
 	/* Stop taking requests first, then the services they would reach. */
 	cn_gateway_stop(gw);
@@ -139,8 +140,10 @@ int cli_run_service(cli_opts *o, const char *name, const sigset_t *sigs)
 		return 2;
 	}
 	if (!cfg->listen[0]) {
-		fprintf(stderr, "cairn service %s: --listen ADDRESS is required "
-				"(e.g. tcp://127.0.0.1:7001)\n", name);
+		fprintf(stderr,
+		        "cairn service %s: --listen ADDRESS is required "
+		        "(e.g. tcp://127.0.0.1:7001)\n",
+		        name);
 		return 2;
 	}
 	if (cli_mkdirs(cfg->data_dir) != 0) {
@@ -169,14 +172,14 @@ int cli_run_gateway(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 	cn_err err;
 	if (cfg->nservices == 0) {
 		fprintf(stderr, "cairn gateway: name at least one service with --service "
-				"NAME=ADDRESS (e.g. --service tracking=tcp://127.0.0.1:7001)\n");
+		                "NAME=ADDRESS (e.g. --service tracking=tcp://127.0.0.1:7001)\n");
 		return 2;
 	}
 	cn_gateway *gw = NULL;
 	if (cn_gateway_start(&gw, cfg, &err) != CN_OK)
 		return cli_fail("gateway", &err);
 	CN_LOGI("GATEWAY-READY", NULL, "gateway on http://%s:%d ready in %.1f ms", cfg->host,
-		cn_gateway_port(gw), (double)(cn_mono_ns() - start_ns) / 1e6);
+	        cn_gateway_port(gw), (double)(cn_mono_ns() - start_ns) / 1e6);
 	cli_wait(sigs);
 	cn_gateway_stop(gw);
 	return 0;

@@ -33,14 +33,14 @@ typedef struct cn_codec_kv {
  * (which the caller has reset). On success *root is the table ref (pass it
  * to cn_fb_finish). An empty body (len == 0) decodes as `{}`. */
 cn_code cn_json_decode(const cn_schema *s, int table, const char *json, size_t len,
-		       const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b,
-		       cn_fb_ref *root, cn_err *err);
+                       const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b, cn_fb_ref *root,
+                       cn_err *err);
 
 /* Decode a URL query string ("a=1&b=x%20y&ids=1&ids=2", without '?'). Repeated
  * keys append to vector fields; nested tables are not addressable. */
 cn_code cn_query_decode(const cn_schema *s, int table, const char *qs, size_t len,
-			const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b,
-			cn_fb_ref *root, cn_err *err);
+                        const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b, cn_fb_ref *root,
+                        cn_err *err);
 
 /* Append table `t` of type `table` as a JSON object to out. The buffer must
  * have been verified. Fails only on allocation failure. */

@@ -220,9 +220,7 @@ static cn_code jdec_field(jdec *c, const cn_schema_field *f, const char *path, j
                           codec_val *out)
 {
 	switch (f->type) {
-	case CN_FT_STRING:
-		out->set = true;
-		return jdec_string(c, f, path, v, &out->ref);
+	case CN_FT_STRING: out->set = true; return jdec_string(c, f, path, v, &out->ref);
 	case CN_FT_TABLE:
 		if (!json_is_object(v))
 			return jdec_type_err(c, path, v);

@@ -45,10 +45,30 @@ typedef struct cn_fb_vec {
 	uint32_t n;         /* element count */
 } cn_fb_vec;
 
-static inline uint16_t cn_fb_rd_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t cn_fb_rd_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline int32_t cn_fb_rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t cn_fb_rd_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint16_t cn_fb_rd_u16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+static inline uint32_t cn_fb_rd_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+static inline int32_t cn_fb_rd_i32(const uint8_t *p)
+{
+	int32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+static inline uint64_t cn_fb_rd_u64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
 
 /* Root table of a finished buffer (no verification). */
 static inline cn_fb_table cn_fb_root(const void *buf)
@@ -59,7 +79,10 @@ static inline cn_fb_table cn_fb_root(const void *buf)
 	return t;
 }
 
-static inline bool cn_fb_present(cn_fb_table t) { return t.buf != NULL; }
+static inline bool cn_fb_present(cn_fb_table t)
+{
+	return t.buf != NULL;
+}
 
 /* Offset of field `id` from the table start, 0 when the field is not stored. */
 static inline uint16_t cn_fb_field_off(cn_fb_table t, unsigned id)
@@ -74,9 +97,12 @@ static inline uint16_t cn_fb_field_off(cn_fb_table t, unsigned id)
 	return cn_fb_rd_u16(t.buf + vt + slot);
 }
 
-static inline bool cn_fb_has(cn_fb_table t, unsigned id) { return cn_fb_field_off(t, id) != 0; }
+static inline bool cn_fb_has(cn_fb_table t, unsigned id)
+{
+	return cn_fb_field_off(t, id) != 0;
+}
 
-#define CN_FB_SCALAR_GETTER_(name, type, size)                                   \
+#define CN_FB_SCALAR_GETTER_(name, type, size)                                    \
 	static inline type cn_fb_get_##name(cn_fb_table t, unsigned id, type def) \
 	{                                                                         \
 		uint16_t o = cn_fb_field_off(t, id);                              \
@@ -100,7 +126,10 @@ CN_FB_SCALAR_GETTER_(f64, double, 8)
 #undef CN_FB_SCALAR_GETTER_
 
 /* Target of a uoffset stored at absolute position p. */
-static inline uint32_t cn_fb_deref(const uint8_t *buf, uint32_t p) { return p + cn_fb_rd_u32(buf + p); }
+static inline uint32_t cn_fb_deref(const uint8_t *buf, uint32_t p)
+{
+	return p + cn_fb_rd_u32(buf + p);
+}
 
 static inline cn_fb_str cn_fb_str_at(const uint8_t *buf, uint32_t strpos)
 {
@@ -149,7 +178,10 @@ static inline cn_fb_table cn_fb_vec_table(cn_fb_vec v, uint32_t i)
 	return t;
 }
 /* Elements of scalar vectors: pointer to element i of size `size`; memcpy from it. */
-static inline const uint8_t *cn_fb_vec_elem(cn_fb_vec v, uint32_t i, size_t size) { return v.buf + v.pos + i * size; }
+static inline const uint8_t *cn_fb_vec_elem(cn_fb_vec v, uint32_t i, size_t size)
+{
+	return v.buf + v.pos + i * size;
+}
 
 /* String equality helper. */
 static inline bool cn_fb_str_eq(cn_fb_str s, const char *c)
@@ -172,7 +204,10 @@ void cn_fb_builder_reset(cn_fb_builder *b);
 bool cn_fb_builder_failed(const cn_fb_builder *b);
 
 cn_fb_ref cn_fb_create_string(cn_fb_builder *b, const char *s, size_t len);
-static inline cn_fb_ref cn_fb_create_cstr(cn_fb_builder *b, const char *s) { return cn_fb_create_string(b, s, strlen(s)); }
+static inline cn_fb_ref cn_fb_create_cstr(cn_fb_builder *b, const char *s)
+{
+	return cn_fb_create_string(b, s, strlen(s));
+}
 /* Vector of offsets (strings or tables) in the given order. */
 cn_fb_ref cn_fb_create_vec_refs(cn_fb_builder *b, const cn_fb_ref *refs, size_t n);
 /* Vector of n scalars of elem_size bytes (1, 2, 4 or 8), copied from elems (host order = LE). */
@@ -182,17 +217,51 @@ void cn_fb_table_start(cn_fb_builder *b);
 /* Add a scalar field; always stored, even when equal to the schema default
  * (presence matters for MLflow's optional fields). */
 void cn_fb_add_scalar(cn_fb_builder *b, unsigned id, const void *val, size_t size);
-static inline void cn_fb_add_bool(cn_fb_builder *b, unsigned id, bool v) { uint8_t x = v; cn_fb_add_scalar(b, id, &x, 1); }
-static inline void cn_fb_add_i8(cn_fb_builder *b, unsigned id, int8_t v) { cn_fb_add_scalar(b, id, &v, 1); }
-static inline void cn_fb_add_u8(cn_fb_builder *b, unsigned id, uint8_t v) { cn_fb_add_scalar(b, id, &v, 1); }
-static inline void cn_fb_add_i16(cn_fb_builder *b, unsigned id, int16_t v) { cn_fb_add_scalar(b, id, &v, 2); }
-static inline void cn_fb_add_u16(cn_fb_builder *b, unsigned id, uint16_t v) { cn_fb_add_scalar(b, id, &v, 2); }
-static inline void cn_fb_add_i32(cn_fb_builder *b, unsigned id, int32_t v) { cn_fb_add_scalar(b, id, &v, 4); }
-static inline void cn_fb_add_u32(cn_fb_builder *b, unsigned id, uint32_t v) { cn_fb_add_scalar(b, id, &v, 4); }
-static inline void cn_fb_add_i64(cn_fb_builder *b, unsigned id, int64_t v) { cn_fb_add_scalar(b, id, &v, 8); }
-static inline void cn_fb_add_u64(cn_fb_builder *b, unsigned id, uint64_t v) { cn_fb_add_scalar(b, id, &v, 8); }
-static inline void cn_fb_add_f32(cn_fb_builder *b, unsigned id, float v) { cn_fb_add_scalar(b, id, &v, 4); }
-static inline void cn_fb_add_f64(cn_fb_builder *b, unsigned id, double v) { cn_fb_add_scalar(b, id, &v, 8); }
+static inline void cn_fb_add_bool(cn_fb_builder *b, unsigned id, bool v)
+{
+	uint8_t x = v;
+	cn_fb_add_scalar(b, id, &x, 1);
+}
+static inline void cn_fb_add_i8(cn_fb_builder *b, unsigned id, int8_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 1);
+}
+static inline void cn_fb_add_u8(cn_fb_builder *b, unsigned id, uint8_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 1);
+}
+static inline void cn_fb_add_i16(cn_fb_builder *b, unsigned id, int16_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 2);
+}
+static inline void cn_fb_add_u16(cn_fb_builder *b, unsigned id, uint16_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 2);
+}
+static inline void cn_fb_add_i32(cn_fb_builder *b, unsigned id, int32_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 4);
+}
+static inline void cn_fb_add_u32(cn_fb_builder *b, unsigned id, uint32_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 4);
+}
+static inline void cn_fb_add_i64(cn_fb_builder *b, unsigned id, int64_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 8);
+}
+static inline void cn_fb_add_u64(cn_fb_builder *b, unsigned id, uint64_t v)
+{
+	cn_fb_add_scalar(b, id, &v, 8);
+}
+static inline void cn_fb_add_f32(cn_fb_builder *b, unsigned id, float v)
+{
+	cn_fb_add_scalar(b, id, &v, 4);
+}
+static inline void cn_fb_add_f64(cn_fb_builder *b, unsigned id, double v)
+{
+	cn_fb_add_scalar(b, id, &v, 8);
+}
 /* Add an offset field (string, vector or table); ref 0 is ignored. */
 void cn_fb_add_ref(cn_fb_builder *b, unsigned id, cn_fb_ref ref);
 cn_fb_ref cn_fb_table_end(cn_fb_builder *b);

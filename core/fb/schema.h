@@ -113,7 +113,8 @@ extern const cn_schema cn_schema_cairn;
 
 /* Look-ups (linear or binary search over generated tables). -1 when absent. */
 int cn_schema_table_index(const cn_schema *s, const char *qualified_or_short_name);
-const cn_schema_field *cn_schema_field_by_name(const cn_schema_table *t, const char *name, size_t len);
+const cn_schema_field *cn_schema_field_by_name(const cn_schema_table *t, const char *name,
+                                               size_t len);
 const char *cn_schema_attr_get(const cn_schema_attr *attrs, uint16_t n, const char *key);
 
 #endif

@@ -22,7 +22,11 @@ typedef struct cn_key {
 	bool overflow;
 } cn_key;
 
-static inline void cn_key_init(cn_key *k) { k->len = 0; k->overflow = false; }
+static inline void cn_key_init(cn_key *k)
+{
+	k->len = 0;
+	k->overflow = false;
+}
 void cn_key_u8(cn_key *k, uint8_t v);
 void cn_key_u32(cn_key *k, uint32_t v);
 void cn_key_u64(cn_key *k, uint64_t v);
@@ -40,6 +44,7 @@ bool cn_key_get_i64(const uint8_t *k, size_t len, size_t *pos, int64_t *v);
 /* Unescapes into out (capacity cap, NUL-terminated); false if it does not fit.
  * out may be NULL (cap 0) to skip the part. On false *pos is unchanged;
  * outlen may be NULL. */
-bool cn_key_get_str(const uint8_t *k, size_t len, size_t *pos, char *out, size_t cap, size_t *outlen);
+bool cn_key_get_str(const uint8_t *k, size_t len, size_t *pos, char *out, size_t cap,
+                    size_t *outlen);
 
 #endif

@@ -43,7 +43,7 @@ typedef struct cn_kv_opts {
  * Errors: CN_INTERNAL_ERROR with RocksDB's message (e.g. the database is
  * locked by another process or handle); *out is NULL then. */
 cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, size_t ncf,
-		   const cn_kv_opts *opts, cn_err *err);
+                   const cn_kv_opts *opts, cn_err *err);
 void cn_kv_close(cn_kv *db);
 
 /* A value pinned in RocksDB's cache; read it in place, then release. */
@@ -61,7 +61,8 @@ void cn_kv_val_release(cn_kv_val *val);
 cn_kv_batch *cn_kv_batch_new(void);
 void cn_kv_batch_free(cn_kv_batch *b);
 void cn_kv_batch_clear(cn_kv_batch *b);
-void cn_kv_batch_put(cn_kv_batch *b, int cf, const void *key, size_t klen, const void *val, size_t vlen);
+void cn_kv_batch_put(cn_kv_batch *b, int cf, const void *key, size_t klen, const void *val,
+                     size_t vlen);
 void cn_kv_batch_del(cn_kv_batch *b, int cf, const void *key, size_t klen);
 /* Apply atomically and durably (see above). */
 cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err);
@@ -75,7 +76,7 @@ cn_kv_iter *cn_kv_iter_new(cn_kv *db, int cf, const void *prefix, size_t plen);
  * the prefix clamp to it: seek below it lands on its first key,
  * seek_for_prev above it on its last.) */
 void cn_kv_iter_free(cn_kv_iter *it);
-void cn_kv_iter_seek(cn_kv_iter *it, const void *key, size_t klen);  /* first >= key */
+void cn_kv_iter_seek(cn_kv_iter *it, const void *key, size_t klen); /* first >= key */
 void cn_kv_iter_seek_first(cn_kv_iter *it);
 void cn_kv_iter_seek_last(cn_kv_iter *it);
 void cn_kv_iter_seek_for_prev(cn_kv_iter *it, const void *key, size_t klen); /* last <= key */

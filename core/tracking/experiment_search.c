@@ -15,8 +15,8 @@
 #include "schemas/cairn_schema.h"
 
 #define TRK_SEARCH_DEFAULT 1000
-#define TRK_SEARCH_MAX 50000
-#define TRK_MAX_ORDER 16
+#define TRK_SEARCH_MAX     50000
+#define TRK_MAX_ORDER      16
 
 typedef struct trk_hit {
 	uint8_t *buf; /* owned copy of the stored value */
@@ -29,13 +29,14 @@ typedef struct trk_sort {
 } trk_sort;
 
 static bool trk_field(const trk_experiment *e, cn_search_entity ent, const char *key,
-		      cn_search_value *out)
+                      cn_search_value *out)
 {
 	if (ent == CN_SEARCH_TAG) {
 		size_t kl = strlen(key);
 		for (uint32_t i = 0; i < e->ntags; i++)
 			if (e->tags[i].key.len == kl && memcmp(e->tags[i].key.ptr, key, kl) == 0) {
-				*out = cn_search_value_strn(e->tags[i].value.ptr, e->tags[i].value.len);
+				*out = cn_search_value_strn(e->tags[i].value.ptr,
+				                            e->tags[i].value.len);
 				return true;
 			}
 		return false;
@@ -84,7 +85,8 @@ static cn_code trk_orders(cn_fb_vec ob, trk_sort *s, cn_err *err)
 	for (uint32_t i = 0; i < ob.n; i++) {
 		if (s->norders == TRK_MAX_ORDER)
 			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-					  "At most %d order_by clauses are supported", TRK_MAX_ORDER);
+			                  "At most %d order_by clauses are supported",
+			                  TRK_MAX_ORDER);
 		cn_fb_str c = cn_fb_vec_str(ob, i);
 		cn_code rc = cn_search_order_parse(d, c.ptr, &s->orders[s->norders], err);
 		if (rc != CN_OK)
@@ -139,7 +141,7 @@ static void trk_hits_free(trk_hit *hits, size_t n)
 
 /* Scan, filter and collect matching experiments (owned copies). */
 static cn_code trk_collect(trk_state *s, const cn_search_filter *f, int view, trk_hit **out,
-			   size_t *nout, cn_err *err)
+                           size_t *nout, cn_err *err)
 {
 	size_t n = 0, cap = 64;
 	trk_hit *hits = malloc(cap * sizeof *hits);
@@ -191,24 +193,25 @@ static cn_code trk_collect(trk_state *s, const cn_search_filter *f, int view, tr
 	return CN_OK;
 }
 
-cn_code trk_search_experiments(void *st, const cn_call_ctx *ctx, cn_fb_table req,
-			       cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
+cn_code trk_search_experiments(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
+                               cn_fb_ref *resp, cn_err *err)
 {
 	trk_state *s = st;
-	int64_t max = cn_SearchExperiments_has_max_results(req) ? cn_SearchExperiments_max_results(req)
-								 : TRK_SEARCH_DEFAULT;
+	int64_t max = cn_SearchExperiments_has_max_results(req)
+	                      ? cn_SearchExperiments_max_results(req)
+	                      : TRK_SEARCH_DEFAULT;
 	if (max < 1)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "Invalid value for request parameter max_results. It must be a "
-				  "positive integer, but got %" PRId64,
-				  max);
+		                  "Invalid value for request parameter max_results. It must be a "
+		                  "positive integer, but got %" PRId64,
+		                  max);
 	if (max > TRK_SEARCH_MAX)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "Invalid value for request parameter max_results. It must be at "
-				  "most %d, but got %" PRId64,
-				  TRK_SEARCH_MAX, max);
+		                  "Invalid value for request parameter max_results. It must be at "
+		                  "most %d, but got %" PRId64,
+		                  TRK_SEARCH_MAX, max);
 	int view = cn_SearchExperiments_has_view_type(req) ? cn_SearchExperiments_view_type(req)
-							   : CN_ViewType_ACTIVE_ONLY;
+	                                                   : CN_ViewType_ACTIVE_ONLY;
 	cn_fb_str filter = cn_SearchExperiments_filter(req);
 	cn_fb_vec ob = cn_SearchExperiments_order_by(req);
 	cn_fb_str tok = cn_SearchExperiments_page_token(req);
@@ -224,7 +227,7 @@ cn_code trk_search_experiments(void *st, const cn_call_ctx *ctx, cn_fb_table req
 	cn_search_filter *f = NULL;
 	if (rc == CN_OK)
 		rc = cn_search_filter_parse(&cn_search_dialect_experiments, filter.ptr, filter.len,
-					    &f, err);
+		                            &f, err);
 	trk_hit *hits = NULL;
 	size_t n = 0;
 	if (rc == CN_OK)

@@ -134,7 +134,7 @@ static void trk_id_key(cn_key *k, uint64_t id)
 }
 
 cn_code trk_experiment_load(trk_state *s, uint64_t id, cn_kv_val *val, trk_experiment *e,
-			    cn_err *err)
+                            cn_err *err)
 {
 	cn_key k;
 	trk_id_key(&k, id);
@@ -150,7 +150,7 @@ cn_code trk_experiment_load(trk_state *s, uint64_t id, cn_kv_val *val, trk_exper
 }
 
 cn_code trk_experiment_id_by_name(trk_state *s, const char *name, size_t len, uint64_t *id,
-				  cn_err *err)
+                                  cn_err *err)
 {
 	cn_kv_val v;
 	cn_code rc = cn_kv_get(s->db, TRK_CF_EXPERIMENT_NAMES, name, len, &v, err);
@@ -166,7 +166,7 @@ cn_code trk_experiment_id_by_name(trk_state *s, const char *name, size_t len, ui
 }
 
 cn_code trk_experiment_store(trk_state *s, const trk_experiment *e, const cn_fb_str *old_name,
-			     cn_err *err)
+                             cn_err *err)
 {
 	uint8_t *val;
 	size_t vlen;

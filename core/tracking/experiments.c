@@ -34,8 +34,8 @@ static cn_code trk_request_id(cn_fb_str sid, uint64_t *id, cn_err *err)
 	if (!sid.ptr || sid.len == 0)
 		return trk_missing(err, "experiment_id");
 	if (!trk_parse_experiment_id(sid.ptr, sid.len, id))
-		return cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST, "No Experiment with id=%.*s exists",
-				  (int)sid.len, sid.ptr);
+		return cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
+		                  "No Experiment with id=%.*s exists", (int)sid.len, sid.ptr);
 	return CN_OK;
 }
 
@@ -46,7 +46,7 @@ static cn_fb_ref trk_empty(cn_fb_builder *b)
 }
 
 cn_code trk_create_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
-			      cn_fb_ref *resp, cn_err *err)
+                              cn_fb_ref *resp, cn_err *err)
 {
 	trk_state *s = st;
 	cn_fb_str name = cn_CreateExperiment_name(req);
@@ -54,7 +54,8 @@ cn_code trk_create_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req,
 		return trk_missing(err, "name");
 	cn_code rc = trk_validate_experiment_name(name, err);
 	if (rc == CN_OK)
-		rc = trk_validate_artifact_location(cn_CreateExperiment_artifact_location(req), err);
+		rc = trk_validate_artifact_location(cn_CreateExperiment_artifact_location(req),
+		                                    err);
 	cn_fb_vec tags = cn_CreateExperiment_tags(req);
 	trk_tag *tv = NULL;
 	uint32_t ntags = 0;
@@ -89,14 +90,14 @@ cn_code trk_create_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req,
 
 	char loc[CN_CFG_STR + 32];
 	cn_fb_str given = cn_CreateExperiment_artifact_location(req);
-	trk_experiment e = {.id = id, .name = name, .lifecycle_stage = trk_active, .tags = tv,
-			    .ntags = ntags};
+	trk_experiment e = {
+	        .id = id, .name = name, .lifecycle_stage = trk_active, .tags = tv, .ntags = ntags};
 	if (given.ptr && given.len) {
 		e.artifact_location = given;
 	} else {
 		size_t rl = strlen(s->artifact_root);
 		int n = snprintf(loc, sizeof loc, "%s%s%" PRIu64, s->artifact_root,
-				 rl && s->artifact_root[rl - 1] == '/' ? "" : "/", id);
+		                 rl && s->artifact_root[rl - 1] == '/' ? "" : "/", id);
 		e.artifact_location = (cn_fb_str){loc, (uint32_t)n};
 	}
 	e.creation_time = e.last_update_time = cn_now_ms();
@@ -119,7 +120,7 @@ cn_code trk_create_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req,
 
 /* Shared by get and get-by-name: load id and answer {experiment: ...}. */
 static cn_code trk_answer_experiment(trk_state *s, uint64_t id, bool by_name, cn_fb_builder *b,
-				     cn_fb_ref *resp, cn_err *err)
+                                     cn_fb_ref *resp, cn_err *err)
 {
 	cn_kv_val val;
 	trk_experiment e;
@@ -142,7 +143,7 @@ static cn_code trk_answer_experiment(trk_state *s, uint64_t id, bool by_name, cn
 }
 
 cn_code trk_get_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
-			   cn_fb_ref *resp, cn_err *err)
+                           cn_fb_ref *resp, cn_err *err)
 {
 	uint64_t id;
 	cn_code rc = trk_request_id(cn_GetExperiment_experiment_id(req), &id, err);
@@ -150,7 +151,7 @@ cn_code trk_get_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn
 }
 
 cn_code trk_get_experiment_by_name(void *st, const cn_call_ctx *ctx, cn_fb_table req,
-				   cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
+                                   cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
 {
 	cn_fb_str name = cn_GetExperimentByName_experiment_name(req);
 	if (!name.ptr || name.len == 0)
@@ -159,17 +160,18 @@ cn_code trk_get_experiment_by_name(void *st, const cn_call_ctx *ctx, cn_fb_table
 	cn_code rc = trk_experiment_id_by_name(st, name.ptr, name.len, &id, err);
 	if (rc == CN_RESOURCE_DOES_NOT_EXIST)
 		return cn_err_set(err, rc, "Could not find experiment with name '%.*s'",
-				  (int)name.len, name.ptr);
+		                  (int)name.len, name.ptr);
 	return rc != CN_OK ? rc : trk_answer_experiment(st, id, true, b, resp, err);
 }
 
 /* A read-modify-write of one experiment under its stripe lock. `edit`
  * changes the view (and may fail); the result is stored and published. */
 typedef cn_code (*trk_edit_fn)(trk_state *s, trk_experiment *e, void *arg, cn_fb_str *old_name,
-			       cn_err *err);
+                               cn_err *err);
 
 static cn_code trk_modify(trk_state *s, const cn_call_ctx *ctx, cn_fb_str sid, trk_edit_fn edit,
-			  void *arg, const char *topic, cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
+                          void *arg, const char *topic, cn_fb_builder *b, cn_fb_ref *resp,
+                          cn_err *err)
 {
 	uint64_t id;
 	cn_code rc = trk_request_id(sid, &id, err);
@@ -205,41 +207,41 @@ static cn_code trk_modify(trk_state *s, const cn_call_ctx *ctx, cn_fb_str sid, t
 }
 
 static cn_code trk_edit_delete(trk_state *s, trk_experiment *e, void *arg, cn_fb_str *old,
-			       cn_err *err)
+                               cn_err *err)
 {
 	if (!trk_is(e->lifecycle_stage, trk_active))
 		return cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
-				  "No Experiment with id=%" PRIu64 " exists", e->id);
+		                  "No Experiment with id=%" PRIu64 " exists", e->id);
 	e->lifecycle_stage = trk_deleted;
 	return CN_OK;
 }
 
 static cn_code trk_edit_restore(trk_state *s, trk_experiment *e, void *arg, cn_fb_str *old,
-				cn_err *err)
+                                cn_err *err)
 {
 	if (!trk_is(e->lifecycle_stage, trk_deleted))
 		return cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
-				  "No Experiment with id=%" PRIu64 " exists", e->id);
+		                  "No Experiment with id=%" PRIu64 " exists", e->id);
 	e->lifecycle_stage = trk_active;
 	return CN_OK;
 }
 
 cn_code trk_delete_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
-			      cn_fb_ref *resp, cn_err *err)
+                              cn_fb_ref *resp, cn_err *err)
 {
 	return trk_modify(st, ctx, cn_DeleteExperiment_experiment_id(req), trk_edit_delete, NULL,
-			  "tracking.experiment.deleted", b, resp, err);
+	                  "tracking.experiment.deleted", b, resp, err);
 }
 
-cn_code trk_restore_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req,
-			       cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
+cn_code trk_restore_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
+                               cn_fb_ref *resp, cn_err *err)
 {
 	return trk_modify(st, ctx, cn_RestoreExperiment_experiment_id(req), trk_edit_restore, NULL,
-			  "tracking.experiment.restored", b, resp, err);
+	                  "tracking.experiment.restored", b, resp, err);
 }
 
 static cn_code trk_edit_rename(trk_state *s, trk_experiment *e, void *arg, cn_fb_str *old,
-			       cn_err *err)
+                               cn_err *err)
 {
 	const cn_fb_str *new_name = arg;
 	if (!trk_is(e->lifecycle_stage, trk_active))
@@ -255,7 +257,7 @@ static cn_code trk_edit_rename(trk_state *s, trk_experiment *e, void *arg, cn_fb
 }
 
 cn_code trk_update_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
-			      cn_fb_ref *resp, cn_err *err)
+                              cn_fb_ref *resp, cn_err *err)
 {
 	cn_fb_str new_name = cn_UpdateExperiment_new_name(req);
 	if (!new_name.ptr || new_name.len == 0)
@@ -264,7 +266,7 @@ cn_code trk_update_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req,
 	if (rc != CN_OK)
 		return rc;
 	return trk_modify(st, ctx, cn_UpdateExperiment_experiment_id(req), trk_edit_rename,
-			  &new_name, "tracking.experiment.updated", b, resp, err);
+	                  &new_name, "tracking.experiment.updated", b, resp, err);
 }
 
 static cn_code trk_require_active(const trk_experiment *e, cn_err *err)
@@ -272,13 +274,13 @@ static cn_code trk_require_active(const trk_experiment *e, cn_err *err)
 	if (trk_is(e->lifecycle_stage, trk_active))
 		return CN_OK;
 	return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			  "The experiment %" PRIu64 " must be in the 'active' state. Current state "
-			  "is %.*s.",
-			  e->id, (int)e->lifecycle_stage.len, e->lifecycle_stage.ptr);
+	                  "The experiment %" PRIu64 " must be in the 'active' state. Current state "
+	                  "is %.*s.",
+	                  e->id, (int)e->lifecycle_stage.len, e->lifecycle_stage.ptr);
 }
 
 static cn_code trk_edit_set_tag(trk_state *s, trk_experiment *e, void *arg, cn_fb_str *old,
-				cn_err *err)
+                                cn_err *err)
 {
 	const trk_tag *tag = arg;
 	cn_code rc = trk_require_active(e, err);
@@ -304,8 +306,8 @@ static cn_code trk_edit_set_tag(trk_state *s, trk_experiment *e, void *arg, cn_f
 	return CN_OK;
 }
 
-cn_code trk_set_experiment_tag(void *st, const cn_call_ctx *ctx, cn_fb_table req,
-			       cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
+cn_code trk_set_experiment_tag(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
+                               cn_fb_ref *resp, cn_err *err)
 {
 	trk_tag tag = {cn_SetExperimentTag_key(req), cn_SetExperimentTag_value(req)};
 	if (!tag.key.ptr || tag.key.len == 0)
@@ -316,11 +318,11 @@ cn_code trk_set_experiment_tag(void *st, const cn_call_ctx *ctx, cn_fb_table req
 	if (rc != CN_OK)
 		return rc;
 	return trk_modify(st, ctx, cn_SetExperimentTag_experiment_id(req), trk_edit_set_tag, &tag,
-			  "tracking.experiment.tag_set", b, resp, err);
+	                  "tracking.experiment.tag_set", b, resp, err);
 }
 
 static cn_code trk_edit_delete_tag(trk_state *s, trk_experiment *e, void *arg, cn_fb_str *old,
-				   cn_err *err)
+                                   cn_err *err)
 {
 	const cn_fb_str *key = arg;
 	cn_code rc = trk_require_active(e, err);
@@ -331,8 +333,8 @@ static cn_code trk_edit_delete_tag(trk_state *s, trk_experiment *e, void *arg, c
 		i++;
 	if (i == e->ntags)
 		return cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
-				  "No tag with name: %.*s in experiment with id %" PRIu64,
-				  (int)key->len, key->ptr, e->id);
+		                  "No tag with name: %.*s in experiment with id %" PRIu64,
+		                  (int)key->len, key->ptr, e->id);
 	trk_tag *tags = malloc((e->ntags ? e->ntags : 1) * sizeof *tags);
 	if (!tags)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
@@ -346,11 +348,11 @@ static cn_code trk_edit_delete_tag(trk_state *s, trk_experiment *e, void *arg, c
 }
 
 cn_code trk_delete_experiment_tag(void *st, const cn_call_ctx *ctx, cn_fb_table req,
-				  cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
+                                  cn_fb_builder *b, cn_fb_ref *resp, cn_err *err)
 {
 	cn_fb_str key = cn_DeleteExperimentTag_key(req);
 	if (!key.ptr || key.len == 0)
 		return trk_missing(err, "key");
 	return trk_modify(st, ctx, cn_DeleteExperimentTag_experiment_id(req), trk_edit_delete_tag,
-			  &key, "tracking.experiment.tag_deleted", b, resp, err);
+	                  &key, "tracking.experiment.tag_deleted", b, resp, err);
 }

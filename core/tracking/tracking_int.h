@@ -18,7 +18,7 @@
 enum { TRK_CF_EXPERIMENTS = 0, TRK_CF_EXPERIMENT_NAMES, TRK_CF_COUNT_ };
 
 #define TRK_LOCK_STRIPES 64
-#define TRK_PENDING_MAX 256
+#define TRK_PENDING_MAX  256
 
 typedef struct trk_state {
 	cn_kv *db;
@@ -60,13 +60,13 @@ cn_code trk_experiment_serialize(const trk_experiment *e, uint8_t **out, size_t 
 /* Load experiment `id`; CN_RESOURCE_DOES_NOT_EXIST with MLflow's message when absent.
  * On success *val pins the value and *e points into it; release both. */
 cn_code trk_experiment_load(trk_state *s, uint64_t id, cn_kv_val *val, trk_experiment *e,
-			    cn_err *err);
+                            cn_err *err);
 /* Look up an id by exact name. CN_RESOURCE_DOES_NOT_EXIST when absent. */
 cn_code trk_experiment_id_by_name(trk_state *s, const char *name, size_t len, uint64_t *id,
-				  cn_err *err);
+                                  cn_err *err);
 /* Put an experiment (and, when old_name is given, move its name index) atomically. */
 cn_code trk_experiment_store(trk_state *s, const trk_experiment *e, const cn_fb_str *old_name,
-			     cn_err *err);
+                             cn_err *err);
 void trk_publish(trk_state *s, const char *topic, const char *request_id, const trk_experiment *e);
 
 /* Name reservation (see trk_state). */
@@ -82,22 +82,22 @@ cn_code trk_missing(cn_err *err, const char *param);
 /* experiments.c / experiment_search.c: method implementations. */
 struct cn_call_ctx;
 cn_code trk_create_experiment(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			      cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                              cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_get_experiment(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			   cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                           cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_get_experiment_by_name(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-				   cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                                   cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_delete_experiment(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			      cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                              cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_restore_experiment(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			       cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                               cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_update_experiment(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			      cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                              cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_set_experiment_tag(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			       cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                               cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_delete_experiment_tag(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-				  cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                                  cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
-			       cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+                               cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 
 #endif

@@ -17,8 +17,8 @@
 #include "core/tracking/tracking_int.h"
 
 static const char *const trk_cf_names[TRK_CF_COUNT_] = {
-	[TRK_CF_EXPERIMENTS] = "experiments",
-	[TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
+        [TRK_CF_EXPERIMENTS] = "experiments",
+        [TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
 };
 
 /* mkdir -p: the data directory may not exist on first start. */
@@ -77,11 +77,11 @@ static cn_code trk_init_ids(trk_state *s, cn_err *err)
 	char loc[CN_CFG_STR + 8];
 	size_t rl = strlen(s->artifact_root);
 	int n = snprintf(loc, sizeof loc, "%s%s0", s->artifact_root,
-			 rl && s->artifact_root[rl - 1] == '/' ? "" : "/");
+	                 rl && s->artifact_root[rl - 1] == '/' ? "" : "/");
 	trk_experiment e = {.id = 0,
-			    .name = {"Default", 7},
-			    .artifact_location = {loc, (uint32_t)n},
-			    .lifecycle_stage = {"active", 6}};
+	                    .name = {"Default", 7},
+	                    .artifact_location = {loc, (uint32_t)n},
+	                    .lifecycle_stage = {"active", 6}};
 	e.creation_time = e.last_update_time = cn_now_ms();
 	return trk_experiment_store(s, &e, NULL, err);
 }
@@ -113,7 +113,7 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 	if (trk_mkdirs(env->data_dir) != 0) {
 		trk_free(s);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
-				  env->data_dir, strerror(errno));
+		                  env->data_dir, strerror(errno));
 	}
 	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
 	cn_code rc = cn_kv_open(&s->db, env->data_dir, trk_cf_names, TRK_CF_COUNT_, &opts, err);
@@ -134,21 +134,21 @@ static void trk_close(void *state)
 }
 
 static const cn_method trk_methods[] = {
-	{"CreateExperiment", trk_create_experiment},
-	{"GetExperiment", trk_get_experiment},
-	{"GetExperimentByName", trk_get_experiment_by_name},
-	{"SearchExperiments", trk_search_experiments},
-	{"UpdateExperiment", trk_update_experiment},
-	{"DeleteExperiment", trk_delete_experiment},
-	{"RestoreExperiment", trk_restore_experiment},
-	{"SetExperimentTag", trk_set_experiment_tag},
-	{"DeleteExperimentTag", trk_delete_experiment_tag},
+        {"CreateExperiment", trk_create_experiment},
+        {"GetExperiment", trk_get_experiment},
+        {"GetExperimentByName", trk_get_experiment_by_name},
+        {"SearchExperiments", trk_search_experiments},
+        {"UpdateExperiment", trk_update_experiment},
+        {"DeleteExperiment", trk_delete_experiment},
+        {"RestoreExperiment", trk_restore_experiment},
+        {"SetExperimentTag", trk_set_experiment_tag},
+        {"DeleteExperimentTag", trk_delete_experiment_tag},
 };
 
 const cn_service_def cn_tracking_service = {
-	.name = "tracking",
-	.open = trk_open,
-	.close = trk_close,
-	.methods = trk_methods,
-	.nmethods = sizeof trk_methods / sizeof trk_methods[0],
+        .name = "tracking",
+        .open = trk_open,
+        .close = trk_close,
+        .methods = trk_methods,
+        .nmethods = sizeof trk_methods / sizeof trk_methods[0],
 };

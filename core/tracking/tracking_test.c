@@ -22,7 +22,7 @@ typedef struct events_seen {
 } events_seen;
 
 static void on_event(void *arg, const char *topic, const char *request_id, const uint8_t *payload,
-		     size_t len)
+                     size_t len)
 {
 	events_seen *s = arg;
 	pthread_mutex_lock(&s->mu);
@@ -35,7 +35,7 @@ static void on_event(void *arg, const char *topic, const char *request_id, const
 }
 
 static cn_code call(cn_bus_client *c, const char *method, cn_fb_builder *b, cn_fb_ref root,
-		    cn_bus_reply *reply)
+                    cn_bus_reply *reply)
 {
 	const uint8_t *buf;
 	size_t len;
@@ -67,12 +67,12 @@ CN_TEST(service_create_get_and_events)
 	events_seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, ""};
 	cn_bus_sub *sub = NULL;
 	CN_CHECK_EQ_INT(cn_bus_sub_open(&sub, "inproc://trk-test-events", NULL, "tracking.",
-					on_event, &seen, &err),
-			CN_OK);
+	                                on_event, &seen, &err),
+	                CN_OK);
 	cn_service_runtime *rt = NULL;
-	CN_CHECK_EQ_INT(cn_service_start(&rt, &cn_tracking_service, &cfg, "inproc://trk-test", pub,
-					 &err),
-			CN_OK);
+	CN_CHECK_EQ_INT(
+	        cn_service_start(&rt, &cn_tracking_service, &cfg, "inproc://trk-test", pub, &err),
+	        CN_OK);
 	cn_bus_client *c = NULL;
 	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", "inproc://trk-test", NULL, &err), CN_OK);
 
@@ -87,7 +87,8 @@ CN_TEST(service_create_get_and_events)
 		cn_fb_ref n = cn_fb_create_cstr(b, name);
 		cn_CreateExperiment_start(b);
 		cn_CreateExperiment_add_name(b, n);
-		CN_CHECK_EQ_INT(call(c, "CreateExperiment", b, cn_CreateExperiment_end(b), &reply), CN_OK);
+		CN_CHECK_EQ_INT(call(c, "CreateExperiment", b, cn_CreateExperiment_end(b), &reply),
+		                CN_OK);
 		cn_fb_str id = cn_CreateExperimentResponse_experiment_id(cn_fb_root(reply.payload));
 		snprintf(eid, sizeof eid, "%.*s", (int)id.len, id.ptr);
 		cn_bus_reply_free(&reply);
@@ -130,10 +131,11 @@ CN_TEST(service_create_get_and_events)
 	cn_service_stop(rt);
 
 	/* reopen: the experiment is still there and ids keep counting up */
-	CN_CHECK_EQ_INT(cn_service_start(&rt, &cn_tracking_service, &cfg, "inproc://trk-test2", NULL,
-					 &err),
-			CN_OK);
-	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", "inproc://trk-test2", NULL, &err), CN_OK);
+	CN_CHECK_EQ_INT(
+	        cn_service_start(&rt, &cn_tracking_service, &cfg, "inproc://trk-test2", NULL, &err),
+	        CN_OK);
+	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", "inproc://trk-test2", NULL, &err),
+	                CN_OK);
 	cn_fb_builder_reset(b);
 	cn_fb_ref nm = cn_fb_create_cstr(b, "after-reopen");
 	cn_CreateExperiment_start(b);

@@ -6,17 +6,17 @@
 
 #include "core/tracking/tracking_int.h"
 
-#define TRK_MAX_EXPERIMENT_NAME 500
-#define TRK_MAX_TAG_KEY 250
-#define TRK_MAX_TAG_VALUE 5000
+#define TRK_MAX_EXPERIMENT_NAME   500
+#define TRK_MAX_TAG_KEY           250
+#define TRK_MAX_TAG_VALUE         5000
 #define TRK_MAX_ARTIFACT_LOCATION 2048
 
 cn_code trk_missing(cn_err *err, const char *param)
 {
 	return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			  "Missing value for required parameter '%s'. See the API docs for more "
-			  "information about request parameters.",
-			  param);
+	                  "Missing value for required parameter '%s'. See the API docs for more "
+	                  "information about request parameters.",
+	                  param);
 }
 
 /* MLflow counts characters (code points), not bytes. */
@@ -35,8 +35,8 @@ cn_code trk_validate_experiment_name(cn_fb_str name, cn_err *err)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Invalid experiment name: ''");
 	if (trk_utf8_chars(name) > TRK_MAX_EXPERIMENT_NAME)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "'name' exceeds the maximum length of %d characters",
-				  TRK_MAX_EXPERIMENT_NAME);
+		                  "'name' exceeds the maximum length of %d characters",
+		                  TRK_MAX_EXPERIMENT_NAME);
 	return CN_OK;
 }
 
@@ -81,8 +81,8 @@ static bool trk_path_not_unique(cn_fb_str s)
 static cn_code trk_invalid_value(cn_err *err, const char *path, cn_fb_str v, const char *msg)
 {
 	return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			  "Invalid value \"%.*s\" for parameter '%s' supplied: %s", (int)v.len,
-			  v.ptr, path, msg);
+	                  "Invalid value \"%.*s\" for parameter '%s' supplied: %s", (int)v.len,
+	                  v.ptr, path, msg);
 }
 
 cn_code trk_validate_experiment_tag(cn_fb_str key, cn_fb_str value, cn_err *err)
@@ -90,21 +90,22 @@ cn_code trk_validate_experiment_tag(cn_fb_str key, cn_fb_str value, cn_err *err)
 	if (!key.ptr)
 		return trk_missing(err, "key");
 	if (!trk_name_chars_ok(key))
-		return trk_invalid_value(err, "key", key,
-					 "Names may only contain alphanumerics, underscores (_), "
-					 "dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).");
+		return trk_invalid_value(
+		        err, "key", key,
+		        "Names may only contain alphanumerics, underscores (_), "
+		        "dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).");
 	if (trk_path_not_unique(key))
 		return trk_invalid_value(err, "key", key,
-					 "Names may be treated as files in certain cases, and must "
-					 "not resolve to other names when treated as such.");
+		                         "Names may be treated as files in certain cases, and must "
+		                         "not resolve to other names when treated as such.");
 	if (trk_utf8_chars(key) > TRK_MAX_TAG_KEY)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "'key' exceeds the maximum length of %d characters",
-				  TRK_MAX_TAG_KEY);
+		                  "'key' exceeds the maximum length of %d characters",
+		                  TRK_MAX_TAG_KEY);
 	if (value.ptr && trk_utf8_chars(value) > TRK_MAX_TAG_VALUE)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "'value' exceeds the maximum length of %d characters",
-				  TRK_MAX_TAG_VALUE);
+		                  "'value' exceeds the maximum length of %d characters",
+		                  TRK_MAX_TAG_VALUE);
 	return CN_OK;
 }
 
@@ -114,18 +115,18 @@ cn_code trk_validate_artifact_location(cn_fb_str loc, cn_err *err)
 		return CN_OK;
 	if (memchr(loc.ptr, '#', loc.len) || memchr(loc.ptr, ';', loc.len))
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "'artifact_location' URL can't include fragments or params.");
+		                  "'artifact_location' URL can't include fragments or params.");
 	const char *q = memchr(loc.ptr, '?', loc.len);
 	if (q && memmem(q, loc.len - (size_t)(q - loc.ptr), "..", 2))
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Invalid query string");
 	if (loc.len >= 5 && memcmp(loc.ptr, "runs:", 5) == 0)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "Artifact location cannot be a runs:/ URI. Given: '%.*s'",
-				  (int)loc.len, loc.ptr);
+		                  "Artifact location cannot be a runs:/ URI. Given: '%.*s'",
+		                  (int)loc.len, loc.ptr);
 	if (loc.len > TRK_MAX_ARTIFACT_LOCATION)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				  "Invalid artifact path length. The length of the artifact path "
-				  "cannot be greater than %d characters.",
-				  TRK_MAX_ARTIFACT_LOCATION);
+		                  "Invalid artifact path length. The length of the artifact path "
+		                  "cannot be greater than %d characters.",
+		                  TRK_MAX_ARTIFACT_LOCATION);
 	return CN_OK;
 }

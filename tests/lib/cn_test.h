@@ -19,42 +19,45 @@ void cn_test_register(const char *name, cn_test_fn fn);
 void cn_test_fail(const char *file, int line, const char *expr);
 int cn_test_main(void);
 
-#define CN_TEST(name)                                                        \
-	static void name(void);                                              \
-	__attribute__((constructor)) static void name##_register_(void)      \
-	{                                                                    \
-		cn_test_register(#name, name);                               \
-	}                                                                    \
+#define CN_TEST(name)                                                   \
+	static void name(void);                                         \
+	__attribute__((constructor)) static void name##_register_(void) \
+	{                                                               \
+		cn_test_register(#name, name);                          \
+	}                                                               \
 	static void name(void)
 
-#define CN_CHECK(expr)                                                       \
-	do {                                                                 \
-		if (!(expr))                                                 \
-			cn_test_fail(__FILE__, __LINE__, #expr);             \
+#define CN_CHECK(expr)                                           \
+	do {                                                     \
+		if (!(expr))                                     \
+			cn_test_fail(__FILE__, __LINE__, #expr); \
 	} while (0)
 
-#define CN_CHECK_EQ_INT(a, b)                                                \
-	do {                                                                 \
-		long long a_ = (long long)(a), b_ = (long long)(b);          \
-		if (a_ != b_) {                                              \
-			char m_[256];                                        \
+#define CN_CHECK_EQ_INT(a, b)                                                               \
+	do {                                                                                \
+		long long a_ = (long long)(a), b_ = (long long)(b);                         \
+		if (a_ != b_) {                                                             \
+			char m_[256];                                                       \
 			snprintf(m_, sizeof m_, "%s == %s (%lld != %lld)", #a, #b, a_, b_); \
-			cn_test_fail(__FILE__, __LINE__, m_);                \
-		}                                                            \
+			cn_test_fail(__FILE__, __LINE__, m_);                               \
+		}                                                                           \
 	} while (0)
 
-#define CN_CHECK_STR(a, b)                                                   \
-	do {                                                                 \
-		const char *a_ = (a), *b_ = (b);                             \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                     \
-			char m_[1024];                                       \
-			snprintf(m_, sizeof m_, "%.100s == %.100s (\"%.300s\" != \"%.300s\")", #a, #b, \
-				 a_ ? a_ : "(null)", b_ ? b_ : "(null)");    \
-			cn_test_fail(__FILE__, __LINE__, m_);                \
-		}                                                            \
+#define CN_CHECK_STR(a, b)                                                                         \
+	do {                                                                                       \
+		const char *a_ = (a), *b_ = (b);                                                   \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                           \
+			char m_[1024];                                                             \
+			snprintf(m_, sizeof m_, "%.100s == %.100s (\"%.300s\" != \"%.300s\")", #a, \
+			         #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                      \
+			cn_test_fail(__FILE__, __LINE__, m_);                                      \
+		}                                                                                  \
 	} while (0)
 
-#define CN_TEST_MAIN()                                                       \
-	int main(void) { return cn_test_main(); }
+#define CN_TEST_MAIN()                 \
+	int main(void)                 \
+	{                              \
+		return cn_test_main(); \
+	}
 
 #endif
