@@ -11,7 +11,7 @@ set -eu
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config libnng-dev flatbuffers-compiler \
 librocksdb-dev libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev libyaml-dev"
-TEST_PKGS="clang libclang-rt-14-dev python3 curl openssl procps"
+TEST_PKGS="clang clang-format libclang-rt-14-dev python3 curl openssl procps git"
 BENCH_PKGS="$TEST_PKGS nginx-light wrk bc rocksdb-tools"
 
 pkgs="$BUILD_PKGS"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/run-all.sh: build Cairn and run every test, as CI does.
-#   1. install the Debian packages (deploy/install-deps.sh --test)
+#   1. install the Debian packages (deploy/install-deps.sh --test), check formatting
 #   2. release build + unit tests (ctest) + integration tests (real processes, real HTTP)
 #   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. every libFuzzer target, briefly (FUZZ_SECONDS, default 30)
@@ -11,6 +11,15 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 step() { printf '\n==== %s ====\n' "$*"; }
+
+step "format (clang-format, .clang-format)"
+unformatted=$(git ls-files '*.c' '*.h' | while read -r f; do
+	clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "$f"
+done)
+if [ -n "$unformatted" ]; then
+	echo "not formatted with clang-format:" $unformatted
+	exit 1
+fi
 
 step "release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
