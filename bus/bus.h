@@ -1,5 +1,5 @@
 /*
- * bus/bus.h: the Cairn message bus on nng.
+ * bus/bus.h: the Cairn message bus on nng (plus a direct path for inproc://).
  *
  * Commands are REQ/REP with contexts on both ends, so one socket carries
  * many requests in flight: a client opens one REQ socket per service address
@@ -9,6 +9,15 @@
  *
  * Addresses: inproc://name (one process), ipc:///path, tcp://host:port and
  * tls+tcp://host:port (needs cn_bus_tls with certificate files).
+ * inproc://name is the bus's own direct path, not nng's: the caller's
+ * thread puts the request on the host's queue and the host's worker calls
+ * the caller back with the reply, because going through nng's inproc
+ * transport costs about five thread switches per call and capped `cairn
+ * server` well below its HTTP front. Same envelopes, deadlines and error
+ * messages; requests wait (until their deadline) for a host that is not
+ * started yet, at most CN_BUS_INPROC_QUEUE per address. Commands only:
+ * events on inproc:// use nng's transport. nng+inproc://name is nng's own
+ * inproc transport (inproc://name to nng), for tests of the nng path.
  *
  * Deadlines: a call carries an absolute deadline; if no reply has arrived by
  * then (service down, overloaded, or gone mid-call) the call fails with
@@ -18,14 +27,15 @@
  * background, so a restarted service is used again without any restart of
  * the caller.
  *
- * Delivery: nng's timed REQ resend is effectively off (its period is longer
+ * Delivery (nng addresses): nng's timed REQ resend is effectively off (its period is longer
  * than any deadline) because service writes are not idempotent and a slow
  * reply is not a lost one. The one resend is nng's own when the connection
  * carrying a request drops before the reply: the request is queued again
  * and goes out on the next connection (a restarted service), within the
  * call's deadline. A request the old service had already executed may thus
  * run twice; a caller that sees TEMPORARILY_UNAVAILABLE does not know
- * whether the work was done.
+ * whether the work was done. On the direct inproc:// path nothing is sent
+ * twice: requests still queued when their host stops fail at once.
  */
 #ifndef CN_BUS_H
 #define CN_BUS_H
@@ -58,6 +68,9 @@ void cn_bus_client_close(cn_bus_client *c);
 
 /* Largest message (request or reply envelope) the bus accepts, bytes. */
 #define CN_BUS_MAX_MSG ((size_t)64 << 20)
+/* Requests an inproc:// address holds for its workers (or for a host not
+ * started yet); a call beyond that fails at once (TEMPORARILY_UNAVAILABLE). */
+#define CN_BUS_INPROC_QUEUE 4096
 
 /* Counters for /metrics; monotonic except in_flight. */
 typedef struct cn_bus_stats {
@@ -81,7 +94,8 @@ typedef struct cn_bus_call {
 
 /* A reply; owns the received message. Free with cn_bus_reply_free. */
 typedef struct cn_bus_reply {
-	void *msg_;             /* nng_msg *, private */
+	void *msg_;             /* private: nng_msg * (nng addresses) */
+	void *buf_;             /* private: malloc'd reply Envelope (inproc://) */
 	cn_code code;           /* CN_OK or the service's error code */
 	const char *message;    /* error message (NUL-terminated) or "" */
 	const uint8_t *payload; /* reply FlatBuffer (unverified), NULL on error */
@@ -97,8 +111,10 @@ cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply
 void cn_bus_reply_free(cn_bus_reply *r);
 
 /* Asynchronous call, for event-driven callers (the gateway suspends the HTTP
- * connection and resumes it from `done`). `done` runs exactly once, on an
- * nng thread, unless this function itself returns an error (then never).
+ * connection and resumes it from `done`). `done` runs exactly once, on a
+ * bus thread (nng's; on inproc:// the service worker that served the call,
+ * or the client's deadline thread), unless this function itself returns an
+ * error (then never).
  * `done` owns *reply (free with cn_bus_reply_free); when code != CN_OK the
  * reply is zeroed and err says why. The call's payload is copied before
  * this returns. Must not block for long inside `done`. */
@@ -107,8 +123,9 @@ cn_code cn_bus_call_async(cn_bus_client *c, const cn_bus_call *call, cn_bus_done
                           cn_err *err);
 /* Both call functions fail at once (done never runs) with
  * INVALID_PARAMETER_VALUE for a NULL method or deadline_ms <= 0,
- * TEMPORARILY_UNAVAILABLE when the deadline has already passed, and
- * INTERNAL_ERROR when out of memory. A reply that is not a well-formed
+ * TEMPORARILY_UNAVAILABLE when the deadline has already passed (or, on
+ * inproc://, the service's queue is full), and INTERNAL_ERROR when out of
+ * memory. A reply that is not a well-formed
  * REPLY Envelope for this request fails the call with INTERNAL_ERROR. */
 
 /* ---- service side ---------------------------------------------------- */
@@ -131,17 +148,20 @@ typedef cn_code (*cn_bus_handler_fn)(void *arg, const cn_bus_request *req, cn_fb
 typedef struct cn_bus_host cn_bus_host;
 
 /* Listen on addr and serve with `workers` threads (<= 0: 4) until
- * cn_bus_host_stop. Each worker blocks in its own REP context and runs the
- * handler on its own thread, so handlers may block (RocksDB syncs) without
- * stalling nng's threads. Errors: INVALID_PARAMETER_VALUE for a bad address
- * or a tls+tcp:// address without cert_file/key_file, INTERNAL_ERROR when
- * the address cannot be listened on. tls is ignored for non-TLS addresses. */
+ * cn_bus_host_stop. Each worker blocks in its own REP context (inproc://:
+ * on the address's queue) and runs the handler on its own thread, so
+ * handlers may block (RocksDB syncs) without stalling nng's threads.
+ * Errors: INVALID_PARAMETER_VALUE for a bad address or a tls+tcp://
+ * address without cert_file/key_file, INTERNAL_ERROR when the address
+ * cannot be listened on (or another host serves that inproc:// address).
+ * tls is ignored for non-TLS addresses. */
 cn_code cn_bus_host_start(cn_bus_host **out, const char *addr, const cn_bus_tls *tls, int workers,
                           cn_bus_handler_fn fn, void *arg, cn_err *err);
 /* Stop accepting, finish requests in progress, free. NULL is a no-op.
  * Requests received but not yet picked up by a worker are dropped; their
  * callers see the connection close (and, with nng 1.5, resend to whichever
- * host listens on the address next). */
+ * host listens on the address next). On inproc:// they fail at once with
+ * TEMPORARILY_UNAVAILABLE, and later calls wait for the next host. */
 void cn_bus_host_stop(cn_bus_host *h);
 
 typedef struct cn_bus_host_stats {
@@ -149,7 +169,7 @@ typedef struct cn_bus_host_stats {
 	uint64_t bad;         /* not an Envelope REQUEST: answered MALFORMED_REQUEST */
 	uint64_t expired;     /* dropped unanswered: deadline already passed */
 	uint64_t errors;      /* answered with an error code (handler or host) */
-	uint64_t send_failed; /* replies that could not be sent (caller gone) */
+	uint64_t send_failed; /* replies that could not be sent (caller gone or gave up) */
 } cn_bus_host_stats;
 void cn_bus_host_stats_get(cn_bus_host *h, cn_bus_host_stats *out);
 

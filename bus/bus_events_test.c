@@ -158,7 +158,13 @@ out:
 
 CN_TEST(pubsub_inproc)
 {
+	/* Events take nng's inproc transport under both schemes. */
 	pubsub_over("inproc://bus-test-events");
+}
+
+CN_TEST(pubsub_nng_inproc)
+{
+	pubsub_over("nng+inproc://bus-test-events-nng");
 }
 
 CN_TEST(pubsub_tcp)

@@ -1,4 +1,4 @@
-/* bus/envelope.c: building Envelopes into nng messages, and checking them on receipt. */
+/* bus/envelope.c: building Envelopes (as bytes or nng messages), and checking them on receipt. */
 #include "bus/bus_int.h"
 
 #include <string.h>
@@ -22,9 +22,11 @@ static cn_fb_ref envelope_str(cn_fb_builder *b, const char *s)
 	return s ? cn_fb_create_cstr(b, s) : 0;
 }
 
-cn_code cn_bus_env_build(cn_fb_builder *b, const cn_bus_env_out *f, nng_msg **out, cn_err *err)
+cn_code cn_bus_env_encode(cn_fb_builder *b, const cn_bus_env_out *f, const uint8_t **bytes,
+                          size_t *len, cn_err *err)
 {
-	*out = NULL;
+	*bytes = NULL;
+	*len = 0;
 	if (f->payload_len > CN_BUS_MAX_MSG - 1024)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "bus message of %zu bytes exceeds the limit of %zu bytes",
@@ -52,16 +54,31 @@ cn_code cn_bus_env_build(cn_fb_builder *b, const cn_bus_env_out *f, nng_msg **ou
 	cn_Envelope_add_sent_ms(b, cn_now_ms());
 	cn_fb_ref root = cn_Envelope_end(b);
 
-	const uint8_t *bytes;
-	size_t len;
-	if (!cn_fb_finish(b, root, &bytes, &len))
+	if (!cn_fb_finish(b, root, bytes, len))
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory building a bus envelope");
+	return CN_OK;
+}
+
+cn_code cn_bus_env_to_msg(const uint8_t *bytes, size_t len, nng_msg **out, cn_err *err)
+{
+	*out = NULL;
 	nng_msg *m;
 	if (nng_msg_alloc(&m, len) != 0)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory for a bus message");
 	memcpy(nng_msg_body(m), bytes, len);
 	*out = m;
 	return CN_OK;
+}
+
+cn_code cn_bus_env_build(cn_fb_builder *b, const cn_bus_env_out *f, nng_msg **out, cn_err *err)
+{
+	*out = NULL;
+	const uint8_t *bytes;
+	size_t len;
+	cn_code rc = cn_bus_env_encode(b, f, &bytes, &len, err);
+	if (rc != CN_OK)
+		return rc;
+	return cn_bus_env_to_msg(bytes, len, out, err);
 }
 
 static const char *envelope_cstr(cn_fb_str s)

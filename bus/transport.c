@@ -37,6 +37,16 @@ cn_code cn_bus_tr_code(int rv)
 	}
 }
 
+const char *cn_bus_tr_nng_addr(const char *addr)
+{
+	/* inproc:// is the bus's direct path (inproc.c), so nng's own inproc
+	 * transport is reached under another scheme. */
+	static const char nng_inproc[] = "nng+inproc://";
+	if (strncmp(addr, nng_inproc, sizeof nng_inproc - 1) == 0)
+		return addr + 4;
+	return addr;
+}
+
 cn_code cn_bus_tr_socket_setup(nng_socket sock, cn_err *err)
 {
 	int rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, CN_BUS_MAX_MSG);
@@ -192,7 +202,7 @@ cn_code cn_bus_tr_dial(nng_socket sock, const char *addr, const cn_bus_tls *tls,
                        cn_err *err)
 {
 	nng_dialer d;
-	int rv = nng_dialer_create(&d, sock, addr);
+	int rv = nng_dialer_create(&d, sock, cn_bus_tr_nng_addr(addr));
 	if (rv != 0)
 		return cn_err_set(err, cn_bus_tr_code(rv), "%s: cannot dial %s: %s", what, addr,
 		                  nng_strerror(rv));
@@ -228,7 +238,7 @@ cn_code cn_bus_tr_listen(nng_socket sock, const char *addr, const cn_bus_tls *tl
                          cn_err *err)
 {
 	nng_listener l;
-	int rv = nng_listener_create(&l, sock, addr);
+	int rv = nng_listener_create(&l, sock, cn_bus_tr_nng_addr(addr));
 	if (rv != 0)
 		return cn_err_set(err, cn_bus_tr_code(rv), "%s: cannot listen on %s: %s", what,
 		                  addr, nng_strerror(rv));

@@ -19,7 +19,8 @@
 /* Builders start at this size and keep what they grew to. */
 #define MLFLOW_BUILDER_BYTES 4096
 
-/* Bus completion, on an nng thread: store the result, resume. */
+/* Bus completion, on a bus thread (nng's, or on inproc:// the service
+ * worker that served the call): store the result, resume. */
 static void mlflow_done(void *arg, cn_code code, cn_bus_reply *reply, const cn_err *err)
 {
 	cn_gw_request *r = arg;

@@ -134,9 +134,8 @@ void cn_gw_request_unref(cn_gw_request *r)
 	if (atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
 	cn_gw_pool *p = &r->gw->pool;
-	if (r->reply.msg_)
-		cn_bus_reply_free(&r->reply);
-	memset(&r->reply, 0, sizeof r->reply);
+	/* A reply nobody turned into a response (the client went away). */
+	cn_bus_reply_free(&r->reply);
 	/* The builder grows with the body it encoded; drop both together. */
 	if (r->body.cap > REQUEST_KEEP_BYTES || r->out.cap > REQUEST_KEEP_BYTES) {
 		cn_fb_builder_free(r->fb);

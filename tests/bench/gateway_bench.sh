@@ -26,7 +26,7 @@ cairn, port, data, pidf = sys.argv[1:]
 t0 = time.perf_counter()
 p = subprocess.Popen([cairn, "server", "--port", port, "--data", data, "--log-level", "warn"],
                      stdout=open(data + ".log", "wb"), stderr=subprocess.STDOUT)
-open(pidf, "w").write(str(p.pid))
+open(pidf, "w").write("%d\n" % p.pid)  # newline: the trap cats every *.pid into one kill
 while True:
     try:
         c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=1)
