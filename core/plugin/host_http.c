@@ -7,6 +7,11 @@
  * shared connection cache is not safe across threads, a known libcurl bug;
  * the pool is). DNS and TLS sessions are shared between all handles through
  * a share object with one lock per kind of data, as libcurl asks.
+ *
+ * libcurl itself is loaded with dlopen on the first request, not linked:
+ * its dependency tree (Kerberos, LDAP, SSH, RTMP, ...) is about 1.7 MiB
+ * resident, which the embedded default -- whose local store never makes an
+ * HTTP call -- should not carry. Only cloud plugins pay for it.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,16 +20,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Calls go through function pointers, so libcurl's type-checking macros
+ * (which wrap the real function names) must be off. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include "core/plugin/host_internal.h"
 
 #define HTTP_POOL_MAX 16
+#define HTTP_CURL_LIB "libcurl.so.4"
+
+/* The libcurl functions used here: return type, name without "curl_", arguments. */
+#define HTTP_CURL_FUNCS(X)                                                        \
+	X(CURLcode, global_init, (long))                                          \
+	X(CURLSH *, share_init, (void))                                           \
+	X(CURLSHcode, share_setopt, (CURLSH *, CURLSHoption, ...))                \
+	X(CURL *, easy_init, (void))                                              \
+	X(void, easy_reset, (CURL *))                                             \
+	X(void, easy_cleanup, (CURL *))                                           \
+	X(CURLcode, easy_setopt, (CURL *, CURLoption, ...))                       \
+	X(CURLcode, easy_perform, (CURL *))                                       \
+	X(CURLcode, easy_getinfo, (CURL *, CURLINFO, ...))                        \
+	X(const char *, easy_strerror, (CURLcode))                                \
+	X(struct curl_slist *, slist_append, (struct curl_slist *, const char *)) \
+	X(void, slist_free_all, (struct curl_slist *))
+
+#define HTTP_CURL_PTR_(ret, name, args) ret(*name) args;
+typedef struct http_curl_api {
+	HTTP_CURL_FUNCS(HTTP_CURL_PTR_)
+} http_curl_api;
+#undef HTTP_CURL_PTR_
 
 /* The process's one HTTP client state, made once by http_init. */
 static struct {
 	pthread_once_t once;
 	bool ok;
+	char why[256]; /* why the client is unavailable, when !ok */
+	void *lib;     /* dlopen handle of libcurl, kept for the process's life */
+	http_curl_api curl;
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 	pthread_mutex_t pool_mu;
@@ -44,19 +78,46 @@ static void http_unlock(CURL *h, curl_lock_data data, void *arg)
 		pthread_mutex_unlock(&http_global.locks[data]);
 }
 
+static bool http_load_curl(void)
+{
+	http_global.lib = dlopen(HTTP_CURL_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (!http_global.lib) {
+		snprintf(http_global.why, sizeof http_global.why, "cannot load %s: %s",
+		         HTTP_CURL_LIB, dlerror());
+		return false;
+	}
+	void *sym;
+#define HTTP_CURL_SYM_(ret, name, args)                                                \
+	if (!(sym = dlsym(http_global.lib, "curl_" #name))) {                          \
+		snprintf(http_global.why, sizeof http_global.why, "%s has no curl_%s", \
+		         HTTP_CURL_LIB, #name);                                        \
+		return false;                                                          \
+	}                                                                              \
+	memcpy(&http_global.curl.name, &sym, sizeof sym);
+	HTTP_CURL_FUNCS(HTTP_CURL_SYM_)
+#undef HTTP_CURL_SYM_
+	return true;
+}
+
 static void http_init(void)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (!http_load_curl())
 		return;
+	if (http_global.curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(http_global.why, sizeof http_global.why, "curl_global_init failed");
+		return;
+	}
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&http_global.locks[i], NULL);
 	pthread_mutex_init(&http_global.pool_mu, NULL);
-	http_global.share = curl_share_init();
+	http_global.share = http_global.curl.share_init();
 	if (http_global.share) {
-		curl_share_setopt(http_global.share, CURLSHOPT_LOCKFUNC, http_lock);
-		curl_share_setopt(http_global.share, CURLSHOPT_UNLOCKFUNC, http_unlock);
-		curl_share_setopt(http_global.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-		curl_share_setopt(http_global.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+		http_global.curl.share_setopt(http_global.share, CURLSHOPT_LOCKFUNC, http_lock);
+		http_global.curl.share_setopt(http_global.share, CURLSHOPT_UNLOCKFUNC, http_unlock);
+		http_global.curl.share_setopt(http_global.share, CURLSHOPT_SHARE,
+		                              CURL_LOCK_DATA_DNS);
+		http_global.curl.share_setopt(http_global.share, CURLSHOPT_SHARE,
+		                              CURL_LOCK_DATA_SSL_SESSION);
 	}
 	http_global.ok = true;
 }
@@ -69,9 +130,9 @@ static CURL *http_take(void)
 		h = http_global.pool[--http_global.npool];
 	pthread_mutex_unlock(&http_global.pool_mu);
 	if (h)
-		curl_easy_reset(h); /* options go, idle connections stay */
+		http_global.curl.easy_reset(h); /* options go, idle connections stay */
 	else
-		h = curl_easy_init();
+		h = http_global.curl.easy_init();
 	return h;
 }
 
@@ -84,7 +145,7 @@ static void http_give_back(CURL *h)
 	}
 	pthread_mutex_unlock(&http_global.pool_mu);
 	if (h)
-		curl_easy_cleanup(h);
+		http_global.curl.easy_cleanup(h);
 }
 
 /* One transfer's state, seen by the callbacks. */
@@ -219,7 +280,7 @@ static struct curl_slist *http_headers(const cairn_http_request *req, cairn_erro
 			snprintf(line, len, "%s: %s", h->name, h->value);
 		else
 			snprintf(line, len, "%s;", h->name);
-		struct curl_slist *next = curl_slist_append(list, line);
+		struct curl_slist *next = http_global.curl.slist_append(list, line);
 		free(line);
 		if (!next) {
 			*rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
@@ -230,7 +291,7 @@ static struct curl_slist *http_headers(const cairn_http_request *req, cairn_erro
 	*rc = CAIRN_OK;
 	return list;
 fail:
-	curl_slist_free_all(list);
+	http_global.curl.slist_free_all(list);
 	return NULL;
 }
 
@@ -269,54 +330,57 @@ static int http_perform(CURL *h, const cairn_http_request *req, cairn_http_respo
 	if (rc != CAIRN_OK)
 		return rc;
 
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	http_global.curl.easy_setopt(h, CURLOPT_URL, req->url);
+	http_global.curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	http_global.curl.easy_setopt(h, CURLOPT_NOSIGNAL,
+	                             1L); /* threads: no SIGALRM for DNS timeouts */
+	http_global.curl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	http_global.curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	if (http_global.share)
-		curl_easy_setopt(h, CURLOPT_SHARE, http_global.share);
+		http_global.curl.easy_setopt(h, CURLOPT_SHARE, http_global.share);
 	if (headers)
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		http_global.curl.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	if (req->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
+		http_global.curl.easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
 	if (req->timeout_ms > 0)
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+		http_global.curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
 	if (req->connect_timeout_ms > 0)
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+		http_global.curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+		                             (long)req->connect_timeout_ms);
 
 	const char *m = req->method;
 	bool has_body = req->body_read || req->body || req->body_len;
 	bool always_body = !strcmp(m, "PUT") || !strcmp(m, "POST") || !strcmp(m, "PATCH");
 	if (!strcmp(m, "HEAD")) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		http_global.curl.easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (has_body || always_body) {
 		/* Upload mode streams the body through the read callback for any
 		 * method; CUSTOMREQUEST then names the method on the wire. */
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, http_read_cb);
-		curl_easy_setopt(h, CURLOPT_READDATA, &x);
-		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, http_seek_cb);
-		curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
+		http_global.curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		http_global.curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+		http_global.curl.easy_setopt(h, CURLOPT_READFUNCTION, http_read_cb);
+		http_global.curl.easy_setopt(h, CURLOPT_READDATA, &x);
+		http_global.curl.easy_setopt(h, CURLOPT_SEEKFUNCTION, http_seek_cb);
+		http_global.curl.easy_setopt(h, CURLOPT_SEEKDATA, &x);
 		curl_off_t size =
 		        req->body_read ? (curl_off_t)req->body_size : (curl_off_t)req->body_len;
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size < 0 ? (curl_off_t)-1 : size);
+		http_global.curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+		                             size < 0 ? (curl_off_t)-1 : size);
 	} else if (strcmp(m, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+		http_global.curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
 	}
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, http_header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress_cb);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+	http_global.curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write_cb);
+	http_global.curl.easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	http_global.curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, http_header_cb);
+	http_global.curl.easy_setopt(h, CURLOPT_HEADERDATA, &x);
+	http_global.curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	http_global.curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress_cb);
+	http_global.curl.easy_setopt(h, CURLOPT_XFERINFODATA, &x);
 
-	CURLcode c = curl_easy_perform(h);
-	curl_slist_free_all(headers);
+	CURLcode c = http_global.curl.easy_perform(h);
+	http_global.curl.slist_free_all(headers);
 	/* Do not leave pointers to this stack frame in a pooled handle. */
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	http_global.curl.easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 
 	rc = http_status_of(c, &x);
 	if (rc != CAIRN_OK) {
@@ -326,10 +390,10 @@ static int http_perform(CURL *h, const cairn_http_request *req, cairn_http_respo
 			return cairn_error_set(
 			        err, rc, "%s request stopped by a callback (status %d)", m, rc);
 		return cairn_error_set(err, rc, "%s request failed: %s", m,
-		                       errbuf[0] ? errbuf : curl_easy_strerror(c));
+		                       errbuf[0] ? errbuf : http_global.curl.easy_strerror(c));
 	}
 	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	http_global.curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	resp->status = (int)status;
 	resp->body_bytes = x.received;
 	return CAIRN_OK;
@@ -360,7 +424,8 @@ int cn_host_http(const cairn_http_request *req_in, cairn_http_response *resp_in,
 
 	pthread_once(&http_global.once, http_init);
 	if (!http_global.ok)
-		return cairn_error_set(err, CAIRN_ERR_IO, "libcurl failed to initialise");
+		return cairn_error_set(err, CAIRN_ERR_IO, "HTTP client unavailable: %s",
+		                       http_global.why);
 	CURL *h = http_take();
 	if (!h)
 		return cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
