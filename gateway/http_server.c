@@ -499,6 +499,13 @@ static cn_code server_listen(cn_gateway *g, cn_err *err)
 	return CN_OK;
 }
 
+static enum MHD_Result server_accept_policy(void *cls, const struct sockaddr *addr,
+                                            socklen_t addrlen)
+{
+	cn_gateway *g = cls;
+	return atomic_load(&g->stopping) ? MHD_NO : MHD_YES;
+}
+
 cn_code cn_gw_server_start(cn_gateway *g, cn_err *err)
 {
 	cn_code code = server_listen(g, err);
@@ -511,7 +518,7 @@ cn_code cn_gw_server_start(cn_gateway *g, cn_err *err)
 	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	/* The logger must come first to catch messages about the other options. */
 	// clang-format off
-	g->mhd = MHD_start_daemon(flags, 0, NULL, NULL, server_access, g,
+	g->mhd = MHD_start_daemon(flags, 0, server_accept_policy, g, server_access, g,
 		MHD_OPTION_EXTERNAL_LOGGER, server_log_mhd, g,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -526,20 +533,21 @@ cn_code cn_gw_server_start(cn_gateway *g, cn_err *err)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot start the HTTP server on %s:%d",
 		                  g->cfg.host, g->port);
 	}
-	g->listen_fd = -1; /* MHD's now; cn_gw_server_quiesce gives it back */
+	g->listen_fd = -1; /* MHD's now; it closes it with the daemon */
 	CN_LOGI("GATEWAY-LISTEN", NULL, "host=%s port=%d threads=%u endpoints=%zu", g->cfg.host,
 	        g->port, threads, g->neps);
 	return CN_OK;
 }
 
+/* Stop taking connections. Not MHD_quiesce_daemon: in libmicrohttpd 0.9.75
+ * with a thread pool on epoll it races the workers removing the listening
+ * socket from their epoll sets and aborts the process ("Failed to remove
+ * listen FD from epoll set"). Refusing new connections in the accept policy
+ * has the same effect for clients and no race; the listening socket closes
+ * with the daemon. */
 void cn_gw_server_quiesce(cn_gateway *g)
 {
 	atomic_store(&g->stopping, true);
-	MHD_socket fd = MHD_quiesce_daemon(g->mhd);
-	/* After quiescing the listening socket is ours to close. */
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	g->listen_fd = -1;
 }
 
 void cn_gw_server_stop(cn_gateway *g)
