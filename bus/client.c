@@ -386,6 +386,21 @@ static bool client_direct_claim(client_direct *op, int who)
 	return atomic_compare_exchange_strong(&op->claimed, &none, who);
 }
 
+/* Take op off the client's list of calls; close waits for that list to empty. */
+static void client_direct_unlist(cn_bus_client *c, client_direct *op)
+{
+	pthread_mutex_lock(&c->mu);
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		c->calls_head = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	if (--c->pending == 0)
+		pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void client_direct_unref(client_direct *op)
 {
 	if (atomic_fetch_sub(&op->refs, 1) == 1)
@@ -401,16 +416,7 @@ static void client_direct_finish(client_direct *op, cn_code code, cn_bus_reply *
 	cn_bus_client *c = op->c;
 	client_count(c, code, reply);
 	op->done(op->arg, code, reply, err);
-	pthread_mutex_lock(&c->mu);
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		c->calls_head = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
-	if (--c->pending == 0)
-		pthread_cond_broadcast(&c->idle);
-	pthread_mutex_unlock(&c->mu);
+	client_direct_unlist(c, op);
 	client_direct_unref(op);
 }
 
@@ -640,16 +646,7 @@ static cn_code client_call_direct(cn_bus_client *c, const cn_bus_call *call, con
 		return CN_OK;
 	}
 	/* Ours to undo, every reference included: `done` never runs. */
-	pthread_mutex_lock(&c->mu);
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		c->calls_head = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
-	if (--c->pending == 0)
-		pthread_cond_broadcast(&c->idle);
-	pthread_mutex_unlock(&c->mu);
+	client_direct_unlist(c, op);
 	atomic_fetch_sub(&c->in_flight, 1);
 	atomic_fetch_add(&c->timeouts, 1);
 	free(op);

@@ -39,4 +39,16 @@ static inline bool cn_buf_failed(const cn_buf *b)
 	return b->failed;
 }
 
+/* Value of one hexadecimal digit, or -1 (percent-decoding, hex ids). */
+static inline int cn_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

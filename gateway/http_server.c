@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/buf.h"
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -179,17 +181,6 @@ void cn_gw_server_abandon_parked(cn_gateway *g)
 
 /* ---- request phases -------------------------------------------------------- */
 
-static int server_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode the matched path parameters into r->scratch. */
 static void server_params(cn_gw_request *r)
 {
@@ -201,8 +192,8 @@ static void server_params(cn_gw_request *r)
 		off[i] = r->scratch.len;
 		for (size_t k = 0; k < n; k++) {
 			int hi, lo;
-			if (v[k] == '%' && k + 2 < n && (hi = server_hex(v[k + 1])) >= 0 &&
-			    (lo = server_hex(v[k + 2])) >= 0) {
+			if (v[k] == '%' && k + 2 < n && (hi = cn_hex_value(v[k + 1])) >= 0 &&
+			    (lo = cn_hex_value(v[k + 2])) >= 0) {
 				cn_buf_putc(&r->scratch, (char)(hi * 16 + lo));
 				k += 2;
 			} else {

@@ -12,6 +12,7 @@
 #include "bus/bus.h"
 #include "core/cli/cli.h"
 #include "core/clock.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/plugin/loader.h"
 #include "core/plugin/store.h"
@@ -36,21 +37,6 @@ static int cli_fail(const char *what, const cn_err *err)
 	return 1;
 }
 
-static int cli_mkdirs(const char *path)
-{
-	char tmp[CN_CFG_STR];
-	snprintf(tmp, sizeof tmp, "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static cn_bus_tls cli_tls(const cn_config *c)
 {
 	cn_bus_tls t = {c->tls_cert[0] ? c->tls_cert : NULL, c->tls_key[0] ? c->tls_key : NULL,
@@ -67,7 +53,7 @@ static cn_code cli_open_artifacts(const cn_config *cfg, cn_plugin_registry **reg
 	if (rc != CN_OK)
 		return rc;
 	if (!strstr(cfg->artifacts_destination, "://") &&
-	    cli_mkdirs(cfg->artifacts_destination) != 0)
+	    (errno = cn_mkdirs(cfg->artifacts_destination, 0755)) != 0)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create %s: %s",
 		                  cfg->artifacts_destination, strerror(errno));
 	return cn_store_open(*reg, cfg->artifacts_destination, store, err);
@@ -77,7 +63,7 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 {
 	cn_config *cfg = &o->cfg;
 	cn_err err;
-	if (cli_mkdirs(cfg->data_dir) != 0) {
+	if ((errno = cn_mkdirs(cfg->data_dir, 0755)) != 0) {
 		cn_err_set(&err, CN_INTERNAL_ERROR, "%s", strerror(errno));
 		return cli_fail(cfg->data_dir, &err);
 	}
@@ -146,7 +132,7 @@ int cli_run_service(cli_opts *o, const char *name, const sigset_t *sigs)
 		        name);
 		return 2;
 	}
-	if (cli_mkdirs(cfg->data_dir) != 0) {
+	if ((errno = cn_mkdirs(cfg->data_dir, 0755)) != 0) {
 		cn_err_set(&err, CN_INTERNAL_ERROR, "%s", strerror(errno));
 		return cli_fail(cfg->data_dir, &err);
 	}

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 typedef struct qpair {
 	const char *key, *val; /* decoded, NUL-terminated in the arena */
 	size_t klen, vlen;
@@ -16,17 +18,6 @@ typedef struct qpair {
 	size_t raw_klen;
 	const cn_schema_field *f;
 } qpair;
-
-static int query_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode src[0..n) into dst (at most n bytes plus NUL); false on a bad escape. */
 static bool query_unescape(const char *src, size_t n, char *dst, size_t *out_len)
@@ -39,7 +30,7 @@ static bool query_unescape(const char *src, size_t n, char *dst, size_t *out_len
 		} else if (ch == '%') {
 			if (i + 2 >= n)
 				return false;
-			int hi = query_hex(src[i + 1]), lo = query_hex(src[i + 2]);
+			int hi = cn_hex_value(src[i + 1]), lo = cn_hex_value(src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			dst[o++] = (char)(hi * 16 + lo);

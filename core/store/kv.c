@@ -20,6 +20,8 @@
  */
 #include "core/store/kv.h"
 
+#include "core/fsutil.h"
+
 #include <errno.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
@@ -90,26 +92,6 @@ static int kv_cmp(const void *a, size_t alen, const void *b, size_t blen)
 	if (c)
 		return c;
 	return alen < blen ? -1 : alen > blen;
-}
-
-/* mkdir -p: RocksDB creates only the last component itself. */
-static int kv_mkdirs(const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof tmp)
-		return ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		char saved = tmp[i];
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-			return errno;
-		tmp[i] = saved;
-	}
-	return 0;
 }
 
 static void kv_tune(cn_kv *db, int compression)
@@ -209,7 +191,7 @@ cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, s
 		if (!cf_names[i] || !*cf_names[i])
 			return cn_err_set(err, CN_INTERNAL_ERROR,
 			                  "kv: open: column family %zu has no name", i);
-	int rc = kv_mkdirs(path);
+	int rc = cn_mkdirs(path, 0777);
 	if (rc)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: cannot create '%s': %s", path,
 		                  strerror(rc));

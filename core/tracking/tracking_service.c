@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/store/key.h"
 #include "core/tracking/tracking.h"
@@ -20,22 +21,6 @@ static const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_EXPERIMENTS] = "experiments",
         [TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
 };
-
-/* mkdir -p: the data directory may not exist on first start. */
-static int trk_mkdirs(const char *path)
-{
-	char tmp[CN_CFG_STR + 64];
-	snprintf(tmp, sizeof tmp, "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 /* Where new experiments' artifacts go: MLflow's rules for `mlflow server`. */
 static void trk_artifact_root(const cn_config *cfg, char *out, size_t cap)
@@ -110,7 +95,7 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 		pthread_mutex_init(&s->stripes[i], NULL);
 	s->events = env->events;
 	trk_artifact_root(env->config, s->artifact_root, sizeof s->artifact_root);
-	if (trk_mkdirs(env->data_dir) != 0) {
+	if ((errno = cn_mkdirs(env->data_dir, 0755)) != 0) {
 		trk_free(s);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
 		                  env->data_dir, strerror(errno));

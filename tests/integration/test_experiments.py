@@ -159,7 +159,9 @@ def test_search():
         exps = r.json()["experiments"]
         names = [e["name"] for e in exps]
         check("search-6" not in names and "Default" in names and len(names) == 7, names)
-        check(names[0] == "search-5", names)
+        # MLflow's default order: creation_time DESC, then experiment_id ASC for ties
+        keys = [(-e["creation_time"], int(e["experiment_id"])) for e in exps]
+        check(keys == sorted(keys), exps)
         # GET form with query string, filter on tags and name LIKE
         r = c.get("experiments/search", {"filter": "tags.parity = 'even'", "max_results": 10})
         check(sorted(e["name"] for e in r.json()["experiments"]) ==
