@@ -207,7 +207,7 @@ void trk_publish(trk_state *s, const char *topic, const char *request_id, const 
 static int trk_pending_find(trk_state *s, const char *name, size_t len)
 {
 	for (int i = 0; i < s->npending; i++)
-		if (strlen(s->pending[i]) == len && memcmp(s->pending[i], name, len) == 0)
+		if (s->pending[i].len == len && memcmp(s->pending[i].name, name, len) == 0)
 			return i;
 	return -1;
 }
@@ -230,11 +230,14 @@ cn_code trk_name_reserve(trk_state *s, const char *name, size_t len, cn_err *err
 			rc = got;
 	}
 	if (rc == CN_OK) {
-		char *copy = strndup(name, len);
-		if (!copy)
+		char *copy = malloc(len ? len : 1);
+		if (!copy) {
 			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-		else
-			s->pending[s->npending++] = copy;
+		} else {
+			memcpy(copy, name, len);
+			s->pending[s->npending].name = copy;
+			s->pending[s->npending++].len = len;
+		}
 	}
 	pthread_mutex_unlock(&s->names_mu);
 	if (rc == CN_RESOURCE_ALREADY_EXISTS)
@@ -247,7 +250,7 @@ void trk_name_release(trk_state *s, const char *name, size_t len)
 	pthread_mutex_lock(&s->names_mu);
 	int i = trk_pending_find(s, name, len);
 	if (i >= 0) {
-		free(s->pending[i]);
+		free(s->pending[i].name);
 		s->pending[i] = s->pending[--s->npending];
 		pthread_cond_signal(&s->names_cv);
 	}

@@ -29,7 +29,10 @@ typedef struct trk_state {
 	 * one WAL sync instead of queueing behind each other's fsync. */
 	pthread_mutex_t names_mu;
 	pthread_cond_t names_cv;
-	char *pending[TRK_PENDING_MAX];
+	struct {
+		char *name; /* owned copy; names may hold any byte, NUL included */
+		size_t len;
+	} pending[TRK_PENDING_MAX];
 	int npending;
 	uint64_t next_experiment_id;
 	/* Read-modify-write of one experiment holds its stripe. */

@@ -76,7 +76,7 @@ static void trk_free(trk_state *s)
 	if (s->db)
 		cn_kv_close(s->db);
 	for (int i = 0; i < s->npending; i++)
-		free(s->pending[i]);
+		free(s->pending[i].name);
 	pthread_mutex_destroy(&s->names_mu);
 	pthread_cond_destroy(&s->names_cv);
 	for (int i = 0; i < TRK_LOCK_STRIPES; i++)
