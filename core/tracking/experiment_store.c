@@ -166,7 +166,7 @@ cn_code trk_experiment_id_by_name(trk_state *s, const char *name, size_t len, ui
 }
 
 cn_code trk_experiment_store(trk_state *s, const trk_experiment *e, const cn_fb_str *old_name,
-                             cn_err *err)
+                             const char *topic, const char *request_id, cn_err *err)
 {
 	uint8_t *val;
 	size_t vlen;
@@ -187,21 +187,11 @@ cn_code trk_experiment_store(trk_state *s, const trk_experiment *e, const cn_fb_
 	cn_kv_batch_put(batch, TRK_CF_EXPERIMENT_NAMES, e->name.ptr, e->name.len, idv.b, idv.len);
 	rc = cn_kv_write(s->db, batch, err);
 	cn_kv_batch_free(batch);
+	/* The event carries the bytes just stored: subscribers see what is durable. */
+	if (rc == CN_OK && topic && s->events)
+		cn_bus_publish(s->events, topic, request_id, val, vlen);
 	free(val);
 	return rc;
-}
-
-void trk_publish(trk_state *s, const char *topic, const char *request_id, const trk_experiment *e)
-{
-	if (!s->events)
-		return;
-	uint8_t *val;
-	size_t len;
-	cn_err err;
-	if (trk_experiment_serialize(e, &val, &len, &err) != CN_OK)
-		return;
-	cn_bus_publish(s->events, topic, request_id, val, len);
-	free(val);
 }
 
 static int trk_pending_find(trk_state *s, const char *name, size_t len)

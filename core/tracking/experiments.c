@@ -101,10 +101,8 @@ cn_code trk_create_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req,
 		e.artifact_location = (cn_fb_str){loc, (uint32_t)n};
 	}
 	e.creation_time = e.last_update_time = cn_now_ms();
-	rc = trk_experiment_store(s, &e, NULL, err);
+	rc = trk_experiment_store(s, &e, NULL, "tracking.experiment.created", ctx->request_id, err);
 	trk_name_release(s, name.ptr, name.len);
-	if (rc == CN_OK)
-		trk_publish(s, "tracking.experiment.created", ctx->request_id, &e);
 	free(tv);
 	if (rc != CN_OK)
 		return rc;
@@ -188,12 +186,11 @@ static cn_code trk_modify(trk_state *s, const cn_call_ctx *ctx, cn_fb_str sid, t
 		rc = edit(s, &e, arg, &old_name, err);
 		if (rc == CN_OK) {
 			e.last_update_time = cn_now_ms();
-			rc = trk_experiment_store(s, &e, old_name.ptr ? &old_name : NULL, err);
+			rc = trk_experiment_store(s, &e, old_name.ptr ? &old_name : NULL, topic,
+			                          ctx->request_id, err);
 			if (old_name.ptr)
 				trk_name_release(s, e.name.ptr, e.name.len);
 		}
-		if (rc == CN_OK)
-			trk_publish(s, topic, ctx->request_id, &e);
 		if (e.tags != orig_tags)
 			free(e.tags);
 		e.tags = orig_tags;

@@ -67,10 +67,11 @@ cn_code trk_experiment_load(trk_state *s, uint64_t id, cn_kv_val *val, trk_exper
 /* Look up an id by exact name. CN_RESOURCE_DOES_NOT_EXIST when absent. */
 cn_code trk_experiment_id_by_name(trk_state *s, const char *name, size_t len, uint64_t *id,
                                   cn_err *err);
-/* Put an experiment (and, when old_name is given, move its name index) atomically. */
+/* Put an experiment (and, when old_name is given, move its name index)
+ * atomically and durably; then, when topic is given, publish the stored
+ * Experiment on the event bus under that topic. */
 cn_code trk_experiment_store(trk_state *s, const trk_experiment *e, const cn_fb_str *old_name,
-                             cn_err *err);
-void trk_publish(trk_state *s, const char *topic, const char *request_id, const trk_experiment *e);
+                             const char *topic, const char *request_id, cn_err *err);
 
 /* Name reservation (see trk_state). */
 cn_code trk_name_reserve(trk_state *s, const char *name, size_t len, cn_err *err);

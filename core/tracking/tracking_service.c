@@ -68,7 +68,7 @@ static cn_code trk_init_ids(trk_state *s, cn_err *err)
 	                    .artifact_location = {loc, (uint32_t)n},
 	                    .lifecycle_stage = {"active", 6}};
 	e.creation_time = e.last_update_time = cn_now_ms();
-	return trk_experiment_store(s, &e, NULL, err);
+	return trk_experiment_store(s, &e, NULL, NULL, NULL, err);
 }
 
 static void trk_free(trk_state *s)
