@@ -86,6 +86,8 @@ static const cfg_setting cfg_table[] = {
          "PEM private key for tls+tcp:// bus addresses"},
         {"tls_ca", CFG_STR, CFG_FIELD(tls_ca), 0, 0, false, "", NULL, NULL,
          "PEM CA bundle that bus peers are verified against"},
+        {"tls_server_name", CFG_STR, CFG_FIELD(tls_server_name), 0, 0, false, "", NULL, NULL,
+         "name expected in services' certificates (default: the host of each address)"},
         {"log_level", CFG_LEVEL, CFG_FIELD(log_level), 0, 0, true, "info", NULL, NULL,
          "debug, info, warn, error or off"},
         {"log_json", CFG_BOOL, CFG_FIELD(log_json), 0, 0, false, "false", NULL, NULL,

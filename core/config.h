@@ -56,6 +56,7 @@ typedef struct cn_config {
 	char tls_cert[CN_CFG_STR]; /* tls_cert */
 	char tls_key[CN_CFG_STR];  /* tls_key */
 	char tls_ca[CN_CFG_STR];   /* tls_ca */
+	char tls_server_name[256]; /* tls_server_name: expected in services' certificates */
 	/* logging */
 	char log_level[16]; /* log_level: info */
 	bool log_json;      /* log_json: false */

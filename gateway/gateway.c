@@ -31,6 +31,7 @@ static cn_code gateway_open_services(cn_gateway *g, cn_err *err)
 	        .cert_file = c->tls_cert[0] ? c->tls_cert : NULL,
 	        .key_file = c->tls_key[0] ? c->tls_key : NULL,
 	        .ca_file = c->tls_ca[0] ? c->tls_ca : NULL,
+	        .server_name = c->tls_server_name[0] ? c->tls_server_name : NULL,
 	};
 	for (int i = 0; i < c->nservices && i < CN_CFG_MAX_SERVICES; i++) {
 		cn_gw_service *s = &g->svc[g->nsvc];

@@ -1,7 +1,7 @@
 """Process-level behaviour: split mode, crash safety, shutdown, operational endpoints."""
-import json
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -56,6 +56,59 @@ def test_split_mode_outage_and_recovery():
             check(e["name"] == "split-%d" % i, e)
         check(c.post("experiments/create", {"name": "after-recovery"}).status == 200)
     finally:
+        gw.term()
+        svc.term()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def make_certs(d):
+    """A throwaway CA and one node certificate made with openssl. nng verifies the peer with
+    mbedTLS, which matches an address against DNS names only, hence DNS:127.0.0.1."""
+    script = """set -e
+cd '%s'
+printf '[req]\\ndistinguished_name=dn\\nprompt=no\\n[dn]\\nCN=Cairn Test CA\\n[v3_ca]\\nbasicConstraints=critical,CA:TRUE\\nkeyUsage=critical,keyCertSign,cRLSign\\n' > ca.cnf
+printf 'subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth,clientAuth\\n' > leaf.cnf
+EC='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'
+openssl req -x509 -config ca.cnf -extensions v3_ca $EC -keyout ca.key -out ca.pem -days 2
+openssl req -new $EC -keyout node.key -out node.csr -subj /CN=127.0.0.1
+openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 2 -extfile leaf.cnf
+""" % d
+    subprocess.run(["sh", "-c", script], check=True, capture_output=True)
+    return ["--tls-cert", os.path.join(d, "node.pem"), "--tls-key", os.path.join(d, "node.key"),
+            "--tls-ca", os.path.join(d, "ca.pem")]
+
+
+def test_split_mode_over_mutual_tls():
+    data = tempfile.mkdtemp(prefix="cairn-tls-")
+    tls = make_certs(data)
+    bus_port, http_port = free_port(), free_port()
+    addr = "tls+tcp://127.0.0.1:%d" % bus_port
+    svc = Proc(["service", "tracking", "--listen", addr, "--data", os.path.join(data, "db")] + tls,
+               log_name="service").start()
+    gw = Proc(["gateway", "--port", str(http_port), "--service", "tracking=" + addr,
+               "--request-timeout-ms", "3000"] + tls, log_name="gateway").start()
+    # a gateway without a client certificate is refused by the service
+    bad_port = free_port()
+    bad = Proc(["gateway", "--port", str(bad_port), "--service", "tracking=" + addr,
+                "--request-timeout-ms", "800", "--tls-ca", tls[5]], log_name="bad").start()
+    try:
+        wait_healthy(http_port, 20, gw)
+        c = Client(http_port)
+        deadline = time.time() + 20
+        while True:
+            r = c.post("experiments/create", {"name": "over-tls"})
+            if r.status == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        check(r.status == 200, "%r\n%s\n%s" % (r, svc.logs()[-1500:], gw.logs()[-1500:]))
+        eid = r.json()["experiment_id"]
+        e = c.get("experiments/get", {"experiment_id": eid}).json()["experiment"]
+        check(e["name"] == "over-tls", e)
+        wait_healthy(bad_port, 20, bad)
+        expect_error(Client(bad_port).get("experiments/get", {"experiment_id": eid}), 503,
+                     "TEMPORARILY_UNAVAILABLE")
+    finally:
+        bad.term()
         gw.term()
         svc.term()
         shutil.rmtree(data, ignore_errors=True)
@@ -162,6 +215,7 @@ def test_mlflow_env_names():
 
 
 if __name__ == "__main__":
-    run_tests([test_split_mode_outage_and_recovery, test_kill9_loses_no_acknowledged_create,
+    run_tests([test_split_mode_outage_and_recovery, test_split_mode_over_mutual_tls,
+               test_kill9_loses_no_acknowledged_create,
                test_health_version_metrics_headers, test_sigterm_graceful_and_config_sources,
                test_mlflow_env_names])
