@@ -77,7 +77,7 @@ cn_fb_ref trk_experiment_build(cn_fb_builder *b, const trk_experiment *e)
 {
 	cn_fb_ref tags = 0;
 	if (e->ntags) {
-		cn_fb_ref stack_refs[32];
+		cn_fb_ref stack_refs[32] = {0};
 		cn_fb_ref *refs = e->ntags <= 32 ? stack_refs : malloc(e->ntags * sizeof *refs);
 		if (!refs)
 			return 0;

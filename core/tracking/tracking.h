@@ -1,12 +1,35 @@
 /*
- * core/tracking/tracking.h: the tracking service (experiments now; runs,
- * metrics, params, tags, datasets and logged models build on it).
+ * core/tracking/tracking.h: the tracking service (experiments; runs with
+ * params, tags, metrics and metric history; datasets, search and logged
+ * models build on it).
  *
  * Storage (one RocksDB under <data_dir>/tracking), one column family per
  * entity or index:
  *   experiments       u64 experiment_id            -> Experiment FlatBuffer
  *                                                     (schemas/tracking/experiments.fbs)
  *   experiment_names  name (raw bytes)             -> u64 experiment_id (big-endian)
+ *   runs              16 raw bytes of the 32-hex run id -> RunInfo FlatBuffer
+ *                                                     (schemas/tracking/runs.fbs)
+ *   runs_by_experiment u64 experiment_id, i64 start_time, 16-byte run id -> empty
+ *                                                     (written at create; for listing/search)
+ *   run_params        run id (16 B), key string        -> value bytes
+ *   run_tags          run id (16 B), key string        -> value bytes (mlflow.runName
+ *                                                     mirrors RunInfo.run_name)
+ *   run_latest_metrics run id (16 B), key string       -> 24 bytes big-endian:
+ *                                                     f64 bits, i64 timestamp, i64 step
+ *   run_metrics       run id (16 B), key string, i64 step, i64 timestamp, u64 seq
+ *                                                  -> 8 bytes big-endian f64 bits, then,
+ *                                                     only when any is set, model_id,
+ *                                                     dataset_name, dataset_digest as
+ *                                                     (u32 BE length, bytes) each
+ * Key parts use core/store/key.h (order-preserving), so a metric's history is
+ * a prefix scan in (step, timestamp, seq) order. seq is a per-process
+ * counter started from the clock (ms << 16) at open, so equal (step,
+ * timestamp) points never collide, across restarts too. Every run call
+ * writes one atomic synced batch (info, indexes, params/tags, points and
+ * latest metrics together); read-modify-writes of one run (info, params,
+ * latest metrics) hold the run's stripe lock (trk_state.run_stripes). The
+ * latest metric per key is MLflow's: max by (step, timestamp, value).
  * An experiment and its name index are always written in one batch. Names
  * of deleted experiments stay reserved until `cairn gc`, as in MLflow.
  * Experiment ids are decimal strings of a 64-bit counter: "0" is the

@@ -13,9 +13,20 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fb/fb.h"
+#include "core/store/key.h"
 #include "core/store/kv.h"
 
-enum { TRK_CF_EXPERIMENTS = 0, TRK_CF_EXPERIMENT_NAMES, TRK_CF_COUNT_ };
+enum {
+	TRK_CF_EXPERIMENTS = 0,
+	TRK_CF_EXPERIMENT_NAMES,
+	TRK_CF_RUNS,
+	TRK_CF_RUNS_BY_EXPERIMENT,
+	TRK_CF_RUN_PARAMS,
+	TRK_CF_RUN_TAGS,
+	TRK_CF_RUN_LATEST_METRICS,
+	TRK_CF_RUN_METRICS,
+	TRK_CF_COUNT_
+};
 
 #define TRK_LOCK_STRIPES 64
 #define TRK_PENDING_MAX  256
@@ -37,6 +48,12 @@ typedef struct trk_state {
 	uint64_t next_experiment_id;
 	/* Read-modify-write of one experiment holds its stripe. */
 	pthread_mutex_t stripes[TRK_LOCK_STRIPES];
+	/* Read-modify-write of one run (its info, params, latest metrics) holds
+	 * its run stripe. */
+	pthread_mutex_t run_stripes[TRK_LOCK_STRIPES];
+	/* Tie-breaker of metric points with equal (key, step, timestamp): starts
+	 * at open from the clock (ms << 16), so it keeps growing across restarts. */
+	_Atomic uint64_t metric_seq;
 } trk_state;
 
 /* A decoded experiment: strings point into a FlatBuffer owned elsewhere. */
@@ -77,11 +94,65 @@ cn_code trk_experiment_store(trk_state *s, const trk_experiment *e, const cn_fb_
 cn_code trk_name_reserve(trk_state *s, const char *name, size_t len, cn_err *err);
 void trk_name_release(trk_state *s, const char *name, size_t len);
 
+/* A decoded RunInfo (strings point into a FlatBuffer owned elsewhere). */
+typedef struct trk_run {
+	uint8_t id[16];
+	char hex[33];
+	cn_fb_str run_name, experiment_id, user_id, artifact_uri, lifecycle_stage;
+	int32_t status;
+	int64_t start_time, end_time;
+	bool has_end_time;
+} trk_run;
+
+/* The latest value of one metric of a run (run_latest_metrics value). */
+typedef struct trk_latest {
+	double value;
+	int64_t timestamp, step;
+} trk_latest;
+
+/* run_store.c */
+extern const cn_fb_str trk_active_stage, trk_deleted_stage;
+bool trk_str_is(cn_fb_str a, cn_fb_str b);
+/* run_id (or legacy run_uuid) of a request to raw bytes: missing -> 400,
+ * not 32 hex digits -> 404 as an unknown run. */
+cn_code trk_run_resolve(cn_fb_str run_id, cn_fb_str run_uuid, uint8_t id[16], char hex[33],
+                        cn_err *err);
+pthread_mutex_t *trk_run_stripe(trk_state *s, const uint8_t id[16]);
+/* Load a run; 404 "Run with id=X not found" when absent. Release *val. */
+cn_code trk_run_load(trk_state *s, const uint8_t id[16], cn_kv_val *val, trk_run *r, cn_err *err);
+cn_code trk_run_require_active(const trk_run *r, cn_err *err);
+cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r);
+/* Add the run's info put (and, when index, its runs_by_experiment entry). */
+cn_code trk_run_put(cn_kv_batch *batch, const trk_run *r, bool index, cn_err *err);
+/* Keys: run id, then an optional string part. */
+void trk_run_key(cn_key *k, const uint8_t id[16]);
+void trk_run_sub_key(cn_key *k, const uint8_t id[16], cn_fb_str sub);
+void trk_metric_key(cn_key *k, const uint8_t id[16], cn_fb_str key, int64_t step, int64_t ts,
+                    uint64_t seq);
+void trk_latest_pack(const trk_latest *l, uint8_t out[24]);
+bool trk_latest_unpack(const uint8_t *p, size_t len, trk_latest *l);
+/* MLflow's rule: a point replaces the latest when (step, timestamp, value) is larger. */
+bool trk_latest_newer(const trk_latest *n, const trk_latest *old);
+/* Encode a history point's value: f64, then optionally model_id,
+ * dataset_name, dataset_digest (u32 length + bytes each). malloc'd. */
+uint8_t *trk_point_pack(double v, cn_fb_str model_id, cn_fb_str ds_name, cn_fb_str ds_digest,
+                        size_t *len);
+bool trk_point_unpack(const uint8_t *p, size_t len, double *v, cn_fb_str *model_id,
+                      cn_fb_str *ds_name, cn_fb_str *ds_digest);
+/* The full Run table of get-run and create-run. */
+cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                           cn_err *err);
+
 /* validate.c: MLflow's validation rules and messages. */
 cn_code trk_validate_experiment_name(cn_fb_str name, cn_err *err);
 cn_code trk_validate_experiment_tag(cn_fb_str key, cn_fb_str value, cn_err *err);
 cn_code trk_validate_artifact_location(cn_fb_str loc, cn_err *err);
 cn_code trk_missing(cn_err *err, const char *param);
+/* Metric, param and tag names: characters, path uniqueness, length
+ * ("Metric name", "Param key", "Tag key"). */
+cn_code trk_validate_entity_key(cn_fb_str key, const char *path, const char *entity, cn_err *err);
+/* "<entity> '<value[:250]>' had length N, which exceeded length limit of L". */
+cn_code trk_validate_length(cn_fb_str v, const char *entity, size_t limit, cn_err *err);
 
 /* experiments.c / experiment_search.c: method implementations. */
 struct cn_call_ctx;
@@ -101,6 +172,23 @@ cn_code trk_set_experiment_tag(void *st, const struct cn_call_ctx *ctx, cn_fb_ta
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 cn_code trk_delete_experiment_tag(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                   cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+#define TRK_METHOD(fn)                                                                         \
+	cn_code fn(void *st, const struct cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b, \
+	           cn_fb_ref *resp, cn_err *err)
+/* runs.c */
+TRK_METHOD(trk_create_run);
+TRK_METHOD(trk_get_run);
+TRK_METHOD(trk_update_run);
+TRK_METHOD(trk_delete_run);
+TRK_METHOD(trk_restore_run);
+TRK_METHOD(trk_set_tag);
+TRK_METHOD(trk_delete_tag);
+/* run_logging.c */
+TRK_METHOD(trk_log_param);
+TRK_METHOD(trk_log_metric);
+TRK_METHOD(trk_log_batch);
+TRK_METHOD(trk_get_metric_history);
+
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,12 @@
 static const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_EXPERIMENTS] = "experiments",
         [TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
+        [TRK_CF_RUNS] = "runs",
+        [TRK_CF_RUNS_BY_EXPERIMENT] = "runs_by_experiment",
+        [TRK_CF_RUN_PARAMS] = "run_params",
+        [TRK_CF_RUN_TAGS] = "run_tags",
+        [TRK_CF_RUN_LATEST_METRICS] = "run_latest_metrics",
+        [TRK_CF_RUN_METRICS] = "run_metrics",
 };
 
 /* Where new experiments' artifacts go: MLflow's rules for `mlflow server`. */
@@ -79,8 +86,10 @@ static void trk_free(trk_state *s)
 		free(s->pending[i].name);
 	pthread_mutex_destroy(&s->names_mu);
 	pthread_cond_destroy(&s->names_cv);
-	for (int i = 0; i < TRK_LOCK_STRIPES; i++)
+	for (int i = 0; i < TRK_LOCK_STRIPES; i++) {
 		pthread_mutex_destroy(&s->stripes[i]);
+		pthread_mutex_destroy(&s->run_stripes[i]);
+	}
 	free(s);
 }
 
@@ -91,8 +100,11 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	pthread_mutex_init(&s->names_mu, NULL);
 	pthread_cond_init(&s->names_cv, NULL);
-	for (int i = 0; i < TRK_LOCK_STRIPES; i++)
+	for (int i = 0; i < TRK_LOCK_STRIPES; i++) {
 		pthread_mutex_init(&s->stripes[i], NULL);
+		pthread_mutex_init(&s->run_stripes[i], NULL);
+	}
+	atomic_init(&s->metric_seq, (uint64_t)cn_now_ms() << 16);
 	s->events = env->events;
 	trk_artifact_root(env->config, s->artifact_root, sizeof s->artifact_root);
 	if ((errno = cn_mkdirs(env->data_dir, 0755)) != 0) {
@@ -128,6 +140,17 @@ static const cn_method trk_methods[] = {
         {"RestoreExperiment", trk_restore_experiment},
         {"SetExperimentTag", trk_set_experiment_tag},
         {"DeleteExperimentTag", trk_delete_experiment_tag},
+        {"CreateRun", trk_create_run},
+        {"GetRun", trk_get_run},
+        {"UpdateRun", trk_update_run},
+        {"DeleteRun", trk_delete_run},
+        {"RestoreRun", trk_restore_run},
+        {"SetTag", trk_set_tag},
+        {"DeleteTag", trk_delete_tag},
+        {"LogParam", trk_log_param},
+        {"LogMetric", trk_log_metric},
+        {"LogBatch", trk_log_batch},
+        {"GetMetricHistory", trk_get_metric_history},
 };
 
 const cn_service_def cn_tracking_service = {

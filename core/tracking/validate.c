@@ -130,3 +130,37 @@ cn_code trk_validate_artifact_location(cn_fb_str loc, cn_err *err)
 		                  TRK_MAX_ARTIFACT_LOCATION);
 	return CN_OK;
 }
+
+cn_code trk_validate_length(cn_fb_str v, const char *entity, size_t limit, cn_err *err)
+{
+	size_t n = trk_utf8_chars(v);
+	if (n <= limit)
+		return CN_OK;
+	/* value[:250] in characters */
+	uint32_t cut = 0;
+	size_t chars = 0;
+	while (cut < v.len && !(chars == 250 && ((unsigned char)v.ptr[cut] & 0xC0) != 0x80)) {
+		if (((unsigned char)v.ptr[cut] & 0xC0) != 0x80)
+			chars++;
+		cut++;
+	}
+	return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+	                  "%s '%.*s' had length %zu, which exceeded length limit of %zu", entity,
+	                  (int)cut, v.ptr, n, limit);
+}
+
+cn_code trk_validate_entity_key(cn_fb_str key, const char *path, const char *entity, cn_err *err)
+{
+	if (!key.ptr)
+		return trk_missing(err, path);
+	if (!trk_name_chars_ok(key))
+		return trk_invalid_value(
+		        err, path, key,
+		        "Names may only contain alphanumerics, underscores (_), "
+		        "dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).");
+	if (trk_path_not_unique(key))
+		return trk_invalid_value(err, path, key,
+		                         "Names may be treated as files in certain cases, and must "
+		                         "not resolve to other names when treated as such.");
+	return trk_validate_length(key, entity, TRK_MAX_TAG_KEY, err);
+}
