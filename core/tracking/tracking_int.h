@@ -188,6 +188,8 @@ TRK_METHOD(trk_log_param);
 TRK_METHOD(trk_log_metric);
 TRK_METHOD(trk_log_batch);
 TRK_METHOD(trk_get_metric_history);
+/* run_search.c */
+TRK_METHOD(trk_search_runs);
 
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);

@@ -151,6 +151,7 @@ static const cn_method trk_methods[] = {
         {"LogMetric", trk_log_metric},
         {"LogBatch", trk_log_batch},
         {"GetMetricHistory", trk_get_metric_history},
+        {"SearchRuns", trk_search_runs},
 };
 
 const cn_service_def cn_tracking_service = {
