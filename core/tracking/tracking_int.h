@@ -188,6 +188,21 @@ TRK_METHOD(trk_log_param);
 TRK_METHOD(trk_log_metric);
 TRK_METHOD(trk_log_batch);
 TRK_METHOD(trk_get_metric_history);
+/* metric_bulk.c */
+/* One stored point of a metric's history (strings point into the store). */
+typedef struct trk_history_point {
+	int64_t step, timestamp;
+	uint64_t seq;
+	double value;
+	cn_fb_str model_id, ds_name, ds_digest;
+} trk_history_point;
+/* Called per point; clear *more to stop the scan early. */
+typedef cn_code (*trk_point_fn)(void *arg, const trk_history_point *p, bool *more, cn_err *err);
+/* Visit run `id`'s history of metric `mkey` in (step, timestamp, seq) order. */
+cn_code trk_metric_scan(trk_state *s, const uint8_t id[16], cn_fb_str mkey, trk_point_fn fn,
+                        void *arg, cn_err *err);
+TRK_METHOD(trk_get_metric_history_bulk_interval);
+TRK_METHOD(trk_get_metric_history_bulk);
 /* run_search.c */
 TRK_METHOD(trk_search_runs);
 

@@ -151,6 +151,8 @@ static const cn_method trk_methods[] = {
         {"LogMetric", trk_log_metric},
         {"LogBatch", trk_log_batch},
         {"GetMetricHistory", trk_get_metric_history},
+        {"GetMetricHistoryBulkInterval", trk_get_metric_history_bulk_interval},
+        {"GetMetricHistoryBulk", trk_get_metric_history_bulk},
         {"SearchRuns", trk_search_runs},
 };
 
