@@ -1,6 +1,7 @@
 /*
  * core/tracking/run_search.c: SearchRuns -- MLflow's filter language over
- * metrics (latest values), params, tags and run attributes, order_by (default
+ * metrics (latest values), params, tags, run attributes and dataset inputs
+ * (datasets.name/digest/context, any input matching), order_by (default
  * start_time DESC with run_id ASC as tie-breaker), view types and offset page
  * tokens bound to the query.
  *
@@ -42,6 +43,7 @@ typedef struct trk_run_hit {
 	uint8_t *buf; /* owned copy of the stored RunInfo; r points into it */
 	trk_run r;
 	trk_field_set metrics, params, tags;
+	trk_input_refs inputs; /* dataset inputs, for datasets.* */
 } trk_run_hit;
 
 typedef struct trk_run_sort {
@@ -68,6 +70,7 @@ static void trk_run_hit_free(trk_run_hit *h)
 	trk_set_free(&h->metrics);
 	trk_set_free(&h->params);
 	trk_set_free(&h->tags);
+	trk_input_refs_free(&h->inputs);
 	free(h->buf);
 }
 
@@ -96,7 +99,7 @@ static bool trk_run_field(const trk_run_hit *h, cn_search_entity ent, const char
 		*out = cn_search_value_strn(fe->val, fe->vlen);
 		return true;
 	case CN_SEARCH_ATTRIBUTE: break;
-	default: return false; /* datasets: log-inputs is not built yet */
+	default: return false;
 	}
 	const trk_run *r = &h->r;
 	if (!strcmp(key, "run_id"))
@@ -124,9 +127,42 @@ static bool trk_run_field(const trk_run_hit *h, cn_search_entity ent, const char
 	return true;
 }
 
+/* datasets.name/digest/context: the index-th dataset input having the field
+ * (context is the input tag mlflow.data.context, which an input may lack). */
+static bool trk_run_dataset_field(const trk_run_hit *h, const char *key, size_t index,
+                                  cn_search_value *out)
+{
+	for (size_t i = 0; i < h->inputs.n; i++) {
+		const trk_input_ref *e = &h->inputs.e[i];
+		const char *v;
+		size_t len;
+		if (!strcmp(key, "name")) {
+			v = e->name;
+			len = e->name_len;
+		} else if (!strcmp(key, "digest")) {
+			v = e->digest;
+			len = e->digest_len;
+		} else if (!strcmp(key, "context")) {
+			v = e->context;
+			len = e->context_len;
+		} else {
+			return false;
+		}
+		if (!v)
+			continue;
+		if (index-- == 0) {
+			*out = cn_search_value_strn(v, len);
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool trk_run_getter(void *entity, const cn_search_clause *c, size_t index,
                            cn_search_value *out)
 {
+	if (c->entity == CN_SEARCH_DATASET)
+		return trk_run_dataset_field(entity, c->key, index, out);
 	return index == 0 && trk_run_field(entity, c->entity, c->key, out);
 }
 
@@ -311,6 +347,8 @@ static cn_code trk_run_hit_fill(trk_state *s, trk_run_hit *h, cn_err *err)
 		rc = trk_load_set(s, TRK_CF_RUN_PARAMS, false, h->r.id, &h->params, err);
 	if (rc == CN_OK)
 		rc = trk_load_set(s, TRK_CF_RUN_TAGS, false, h->r.id, &h->tags, err);
+	if (rc == CN_OK)
+		rc = trk_run_inputs_load(s, h->r.id, &h->inputs, err);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * core/tracking/run_store.c: runs in RocksDB -- run ids, keys of the run
  * column families, decoding and building RunInfo, latest-metric and
- * history-point encodings, and the full Run answer (info + data).
+ * history-point encodings, and the full Run answer (info, data, inputs).
  * The layout is described in tracking.h.
  */
 #include <inttypes.h>
@@ -389,8 +389,10 @@ cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_
 	if (tags)
 		cn_RunData_add_tags(b, tags);
 	cn_fb_ref data = cn_RunData_end(b);
-	cn_RunInputs_start(b);
-	cn_fb_ref inputs = cn_RunInputs_end(b);
+	cn_fb_ref inputs = 0;
+	rc = trk_run_inputs_build(s, b, r, &inputs, err);
+	if (rc != CN_OK)
+		return rc;
 	cn_Run_start(b);
 	cn_Run_add_info(b, info);
 	cn_Run_add_data(b, data);

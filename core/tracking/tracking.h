@@ -22,6 +22,15 @@
  *                                                     only when any is set, model_id,
  *                                                     dataset_name, dataset_digest as
  *                                                     (u32 BE length, bytes) each
+ *   datasets          u64 experiment_id, name string, digest string
+ *                                                  -> Dataset FlatBuffer (runs.fbs); one
+ *                                                     per experiment and (name, digest):
+ *                                                     the first logged is kept, as in MLflow
+ *   run_inputs        run id (16 B), dataset name, dataset digest
+ *                                                  -> InputTags FlatBuffer (runs.fbs); the
+ *                                                     same dataset logged again to the run
+ *                                                     keeps its first tags, as in MLflow
+ *   run_model_inputs  run id (16 B), model_id string -> empty
  * Key parts use core/store/key.h (order-preserving), so a metric's history is
  * a prefix scan in (step, timestamp, seq) order. seq is a per-process
  * counter started from the clock (ms << 16) at open, so equal (step,

@@ -25,6 +25,9 @@ enum {
 	TRK_CF_RUN_TAGS,
 	TRK_CF_RUN_LATEST_METRICS,
 	TRK_CF_RUN_METRICS,
+	TRK_CF_DATASETS,
+	TRK_CF_RUN_INPUTS,
+	TRK_CF_RUN_MODEL_INPUTS,
 	TRK_CF_COUNT_
 };
 
@@ -205,6 +208,23 @@ TRK_METHOD(trk_get_metric_history_bulk_interval);
 TRK_METHOD(trk_get_metric_history_bulk);
 /* run_search.c */
 TRK_METHOD(trk_search_runs);
+/* run_inputs.c */
+TRK_METHOD(trk_log_inputs);
+/* The RunInputs table (dataset and model inputs) of a run. */
+cn_code trk_run_inputs_build(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                             cn_err *err);
+/* A run's dataset inputs as runs/search matches them (owned copies; context
+ * is the input tag mlflow.data.context, NULL when absent). */
+typedef struct trk_input_ref {
+	char *name, *digest, *context;
+	size_t name_len, digest_len, context_len;
+} trk_input_ref;
+typedef struct trk_input_refs {
+	trk_input_ref *e;
+	size_t n;
+} trk_input_refs;
+cn_code trk_run_inputs_load(trk_state *s, const uint8_t id[16], trk_input_refs *out, cn_err *err);
+void trk_input_refs_free(trk_input_refs *r);
 
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);

@@ -27,6 +27,9 @@ static const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_RUN_TAGS] = "run_tags",
         [TRK_CF_RUN_LATEST_METRICS] = "run_latest_metrics",
         [TRK_CF_RUN_METRICS] = "run_metrics",
+        [TRK_CF_DATASETS] = "datasets",
+        [TRK_CF_RUN_INPUTS] = "run_inputs",
+        [TRK_CF_RUN_MODEL_INPUTS] = "run_model_inputs",
 };
 
 /* Where new experiments' artifacts go: MLflow's rules for `mlflow server`. */
@@ -154,6 +157,7 @@ static const cn_method trk_methods[] = {
         {"GetMetricHistoryBulkInterval", trk_get_metric_history_bulk_interval},
         {"GetMetricHistoryBulk", trk_get_metric_history_bulk},
         {"SearchRuns", trk_search_runs},
+        {"LogInputs", trk_log_inputs},
 };
 
 const cn_service_def cn_tracking_service = {
