@@ -208,6 +208,8 @@ TRK_METHOD(trk_get_metric_history_bulk_interval);
 TRK_METHOD(trk_get_metric_history_bulk);
 /* run_search.c */
 TRK_METHOD(trk_search_runs);
+/* run_log_model.c */
+TRK_METHOD(trk_log_model);
 /* run_inputs.c */
 TRK_METHOD(trk_log_inputs);
 /* The RunInputs table (dataset and model inputs) of a run. */

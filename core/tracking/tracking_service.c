@@ -158,6 +158,7 @@ static const cn_method trk_methods[] = {
         {"GetMetricHistoryBulk", trk_get_metric_history_bulk},
         {"SearchRuns", trk_search_runs},
         {"LogInputs", trk_log_inputs},
+        {"LogModel", trk_log_model},
 };
 
 const cn_service_def cn_tracking_service = {

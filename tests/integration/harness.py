@@ -17,6 +17,8 @@ import time
 import urllib.parse
 
 CAIRN = os.environ.get("CAIRN_BIN", "")
+# Every process's log goes under one folder per test run, removed when all pass.
+LOG_ROOT = tempfile.mkdtemp(prefix="cairn-logs-")
 
 
 def free_port():
@@ -31,7 +33,7 @@ class Proc:
     def __init__(self, args, env=None, log_name="cairn"):
         self.args = args
         self.env = dict(os.environ, **(env or {}))
-        self.logdir = tempfile.mkdtemp(prefix="cairn-log-")
+        self.logdir = tempfile.mkdtemp(prefix=log_name + "-", dir=LOG_ROOT)
         self.log_path = os.path.join(self.logdir, log_name + ".log")
         self.p = None
 
@@ -197,4 +199,8 @@ def run_tests(tests):
             traceback.print_exc()
             print("FAIL %s: %s" % (t.__name__, e), flush=True)
     print("%d passed, %d failed" % (passed, failed))
+    if failed:
+        print("process logs kept in " + LOG_ROOT)
+    else:
+        shutil.rmtree(LOG_ROOT, ignore_errors=True)
     sys.exit(1 if failed else 0)
