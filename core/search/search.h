@@ -275,6 +275,13 @@ typedef struct cn_search_order {
  * parsed.", "Invalid attribute key ...", "Invalid order_by entity: tag"). */
 cn_code cn_search_order_parse(const cn_search_dialect *d, const char *clause, cn_search_order *out,
                               cn_err *err);
+/* The full sort of a search request: the clauses given (or, when n == 0, the
+ * dialect's default_order), then each of the dialect's tie-breakers whose
+ * field is not already ordered. At most max orders are written to out and
+ * their count to *nout. Errors: a bad clause (as cn_search_order_parse) or
+ * more than max clauses, CN_INVALID_PARAMETER_VALUE. */
+cn_code cn_search_orders_build(const cn_search_dialect *d, const char *const *clauses, size_t n,
+                               cn_search_order *out, size_t max, size_t *nout, cn_err *err);
 /* Whether two orders address the same field (direction aside). */
 bool cn_search_order_same_field(const cn_search_order *a, const cn_search_order *b);
 /* Sort comparison of two field values under o: <0, 0, >0. Missing values

@@ -14,19 +14,10 @@
 #include "core/tracking/tracking_int.h"
 #include "schemas/cairn_schema.h"
 
-#define TRK_SEARCH_DEFAULT 1000
-#define TRK_SEARCH_MAX     50000
-#define TRK_MAX_ORDER      16
-
 typedef struct trk_hit {
 	uint8_t *buf; /* owned copy of the stored value */
 	trk_experiment e;
 } trk_hit;
-
-typedef struct trk_sort {
-	cn_search_order orders[TRK_MAX_ORDER];
-	size_t norders;
-} trk_sort;
 
 static bool trk_field(const trk_experiment *e, cn_search_entity ent, const char *key,
                       cn_search_value *out)
@@ -77,49 +68,13 @@ static int trk_hit_cmp(const void *a, const void *b, void *arg)
 	return 0;
 }
 
-/* Parse order_by (or the dialect's default) and append tie-breakers. */
-static cn_code trk_orders(cn_fb_vec ob, trk_sort *s, cn_err *err)
-{
-	const cn_search_dialect *d = &cn_search_dialect_experiments;
-	s->norders = 0;
-	for (uint32_t i = 0; i < ob.n; i++) {
-		if (s->norders == TRK_MAX_ORDER)
-			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			                  "At most %d order_by clauses are supported",
-			                  TRK_MAX_ORDER);
-		cn_fb_str c = cn_fb_vec_str(ob, i);
-		cn_code rc = cn_search_order_parse(d, c.ptr, &s->orders[s->norders], err);
-		if (rc != CN_OK)
-			return rc;
-		s->norders++;
-	}
-	for (size_t i = 0; ob.n == 0 && d->default_order && d->default_order[i]; i++)
-		if (cn_search_order_parse(d, d->default_order[i], &s->orders[s->norders++], err))
-			return CN_INTERNAL_ERROR;
-	for (size_t i = 0; d->tiebreak_order && d->tiebreak_order[i]; i++) {
-		cn_search_order t;
-		if (cn_search_order_parse(d, d->tiebreak_order[i], &t, err) != CN_OK)
-			return CN_INTERNAL_ERROR;
-		bool have = false;
-		for (size_t j = 0; j < s->norders; j++)
-			have |= cn_search_order_same_field(&s->orders[j], &t);
-		if (!have && s->norders < TRK_MAX_ORDER)
-			s->orders[s->norders++] = t;
-	}
-	return CN_OK;
-}
-
 /* The request a page token continues: tokens are refused for another query. */
 static void trk_fingerprint(cn_buf *fp, cn_fb_str filter, cn_fb_vec ob, int view)
 {
-	cn_buf_printf(fp, "v%d|", view);
-	if (filter.ptr)
-		cn_buf_append(fp, filter.ptr, filter.len);
-	for (uint32_t i = 0; i < ob.n; i++) {
-		cn_fb_str c = cn_fb_vec_str(ob, i);
-		cn_buf_putc(fp, '|');
-		cn_buf_append(fp, c.ptr, c.len);
-	}
+	cn_buf_printf(fp, "experiments|v%d", view);
+	trk_fp_str(fp, filter);
+	for (uint32_t i = 0; i < ob.n; i++)
+		trk_fp_str(fp, cn_fb_vec_str(ob, i));
 }
 
 static bool trk_view_ok(const trk_experiment *e, int view)
@@ -200,16 +155,9 @@ cn_code trk_search_experiments(void *st, const cn_call_ctx *ctx, cn_fb_table req
 	int64_t max = cn_SearchExperiments_has_max_results(req)
 	                      ? cn_SearchExperiments_max_results(req)
 	                      : TRK_SEARCH_DEFAULT;
-	if (max < 1)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid value for request parameter max_results. It must be a "
-		                  "positive integer, but got %" PRId64,
-		                  max);
-	if (max > TRK_SEARCH_MAX)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid value for request parameter max_results. It must be at "
-		                  "most %d, but got %" PRId64,
-		                  TRK_SEARCH_MAX, max);
+	cn_code mrc = trk_check_max_results(max, err);
+	if (mrc != CN_OK)
+		return mrc;
 	int view = cn_SearchExperiments_has_view_type(req) ? cn_SearchExperiments_view_type(req)
 	                                                   : CN_ViewType_ACTIVE_ONLY;
 	cn_fb_str filter = cn_SearchExperiments_filter(req);
@@ -217,7 +165,7 @@ cn_code trk_search_experiments(void *st, const cn_call_ctx *ctx, cn_fb_table req
 	cn_fb_str tok = cn_SearchExperiments_page_token(req);
 
 	trk_sort sort;
-	cn_code rc = trk_orders(ob, &sort, err);
+	cn_code rc = trk_search_orders(&cn_search_dialect_experiments, ob, &sort, err);
 	if (rc != CN_OK)
 		return rc;
 	cn_buf fp = CN_BUF_INIT;

@@ -22,10 +22,6 @@
 #include "core/tracking/tracking_int.h"
 #include "schemas/cairn_schema.h"
 
-#define TRK_RUNS_DEFAULT   1000
-#define TRK_RUNS_MAX       50000
-#define TRK_RUNS_MAX_ORDER 16
-
 /* One metric, param or tag of a run: owned copies. */
 typedef struct trk_field_ent {
 	char *key;
@@ -45,11 +41,6 @@ typedef struct trk_run_hit {
 	trk_field_set metrics, params, tags;
 	trk_input_refs inputs; /* dataset inputs, for datasets.* */
 } trk_run_hit;
-
-typedef struct trk_run_sort {
-	cn_search_order orders[TRK_RUNS_MAX_ORDER];
-	size_t norders;
-} trk_run_sort;
 
 static const char *const trk_status_names[] = {"",         "RUNNING", "SCHEDULED",
                                                "FINISHED", "FAILED",  "KILLED"};
@@ -168,7 +159,7 @@ static bool trk_run_getter(void *entity, const cn_search_clause *c, size_t index
 
 static int trk_run_hit_cmp(const void *a, const void *b, void *arg)
 {
-	const trk_run_sort *s = arg;
+	const trk_sort *s = arg;
 	const trk_run_hit *x = a, *y = b;
 	for (size_t i = 0; i < s->norders; i++) {
 		cn_search_value vx, vy;
@@ -182,59 +173,16 @@ static int trk_run_hit_cmp(const void *a, const void *b, void *arg)
 	return 0;
 }
 
-/* Parse order_by (or the dialect's default) and append tie-breakers. */
-static cn_code trk_run_orders(cn_fb_vec ob, trk_run_sort *s, cn_err *err)
-{
-	const cn_search_dialect *d = &cn_search_dialect_runs;
-	s->norders = 0;
-	for (uint32_t i = 0; i < ob.n; i++) {
-		if (s->norders == TRK_RUNS_MAX_ORDER)
-			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			                  "At most %d order_by clauses are supported",
-			                  TRK_RUNS_MAX_ORDER);
-		cn_fb_str c = cn_fb_vec_str(ob, i);
-		cn_code rc =
-		        cn_search_order_parse(d, c.ptr ? c.ptr : "", &s->orders[s->norders], err);
-		if (rc != CN_OK)
-			return rc;
-		s->norders++;
-	}
-	for (size_t i = 0; ob.n == 0 && d->default_order && d->default_order[i]; i++)
-		if (cn_search_order_parse(d, d->default_order[i], &s->orders[s->norders++], err))
-			return CN_INTERNAL_ERROR;
-	for (size_t i = 0; d->tiebreak_order && d->tiebreak_order[i]; i++) {
-		cn_search_order t;
-		if (cn_search_order_parse(d, d->tiebreak_order[i], &t, err) != CN_OK)
-			return CN_INTERNAL_ERROR;
-		bool have = false;
-		for (size_t j = 0; j < s->norders; j++)
-			have |= cn_search_order_same_field(&s->orders[j], &t);
-		if (!have && s->norders < TRK_RUNS_MAX_ORDER)
-			s->orders[s->norders++] = t;
-	}
-	return CN_OK;
-}
-
 /* The request a page token continues: tokens are refused for another query. */
 static void trk_run_fingerprint(cn_buf *fp, cn_fb_vec exps, cn_fb_str filter, cn_fb_vec ob,
                                 int view)
 {
 	cn_buf_printf(fp, "runs|v%d|%u", view, (unsigned)exps.n);
-	for (uint32_t i = 0; i < exps.n; i++) {
-		cn_fb_str e = cn_fb_vec_str(exps, i);
-		cn_buf_printf(fp, "|%u:", (unsigned)e.len);
-		if (e.ptr)
-			cn_buf_append(fp, e.ptr, e.len);
-	}
-	cn_buf_printf(fp, "|%u:", (unsigned)filter.len);
-	if (filter.ptr)
-		cn_buf_append(fp, filter.ptr, filter.len);
-	for (uint32_t i = 0; i < ob.n; i++) {
-		cn_fb_str c = cn_fb_vec_str(ob, i);
-		cn_buf_printf(fp, "|%u:", (unsigned)c.len);
-		if (c.ptr)
-			cn_buf_append(fp, c.ptr, c.len);
-	}
+	for (uint32_t i = 0; i < exps.n; i++)
+		trk_fp_str(fp, cn_fb_vec_str(exps, i));
+	trk_fp_str(fp, filter);
+	for (uint32_t i = 0; i < ob.n; i++)
+		trk_fp_str(fp, cn_fb_vec_str(ob, i));
 }
 
 static bool trk_run_view_ok(const trk_run *r, int view)
@@ -441,17 +389,10 @@ cn_code trk_search_runs(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb
 	(void)ctx;
 	trk_state *s = st;
 	int64_t max = cn_SearchRuns_has_max_results(req) ? cn_SearchRuns_max_results(req)
-	                                                 : TRK_RUNS_DEFAULT;
-	if (max < 1)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid value for request parameter max_results. It must be a "
-		                  "positive integer, but got %" PRId64,
-		                  max);
-	if (max > TRK_RUNS_MAX)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid value for request parameter max_results. It must be at "
-		                  "most %d, but got value %" PRId64,
-		                  TRK_RUNS_MAX, max);
+	                                                 : TRK_SEARCH_DEFAULT;
+	cn_code mrc = trk_check_max_results(max, err);
+	if (mrc != CN_OK)
+		return mrc;
 	int view = cn_SearchRuns_has_run_view_type(req) ? cn_SearchRuns_run_view_type(req)
 	                                                : CN_ViewType_ACTIVE_ONLY;
 	cn_fb_vec exps = cn_SearchRuns_experiment_ids(req);
@@ -459,8 +400,8 @@ cn_code trk_search_runs(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb
 	cn_fb_vec ob = cn_SearchRuns_order_by(req);
 	cn_fb_str tok = cn_SearchRuns_page_token(req);
 
-	trk_run_sort sort;
-	cn_code rc = trk_run_orders(ob, &sort, err);
+	trk_sort sort;
+	cn_code rc = trk_search_orders(&cn_search_dialect_runs, ob, &sort, err);
 	if (rc != CN_OK)
 		return rc;
 	cn_search_filter *f = NULL;

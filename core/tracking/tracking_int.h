@@ -15,6 +15,7 @@
 #include "core/fb/fb.h"
 #include "core/store/key.h"
 #include "core/store/kv.h"
+#include "core/search/search.h"
 
 enum {
 	TRK_CF_EXPERIMENTS = 0,
@@ -33,6 +34,21 @@ enum {
 
 #define TRK_LOCK_STRIPES 64
 #define TRK_PENDING_MAX  256
+
+/* search_common.c: shared by experiment and run searches. */
+#define TRK_SEARCH_DEFAULT 1000  /* max_results when absent, as MLflow */
+#define TRK_SEARCH_MAX     50000 /* MLflow's SEARCH_MAX_RESULTS_THRESHOLD */
+#define TRK_MAX_ORDER      16
+typedef struct trk_sort {
+	cn_search_order orders[TRK_MAX_ORDER];
+	size_t norders;
+} trk_sort;
+/* order_by clauses (or the dialect's default) plus its tie-breakers. */
+cn_code trk_search_orders(const cn_search_dialect *d, cn_fb_vec ob, trk_sort *s, cn_err *err);
+/* 1..TRK_SEARCH_MAX with MLflow's messages. */
+cn_code trk_check_max_results(int64_t max, cn_err *err);
+/* Append one length-prefixed field to a page-token fingerprint. */
+void trk_fp_str(cn_buf *fp, cn_fb_str s);
 
 typedef struct trk_state {
 	cn_kv *db;
