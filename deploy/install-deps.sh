@@ -3,7 +3,9 @@
 #   install-deps.sh          build and run (the server)
 #   install-deps.sh --test   also what the tests need (clang for sanitizers
 #                            and fuzzers, python3, curl, openssl for TLS
-#                            test certificates)
+#                            test certificates; Node.js and npm for the
+#                            third-party peers in tests/peers/ when the
+#                            machine has no npm yet)
 #   install-deps.sh --bench  also what tests/bench needs (nginx and wrk for the
 #                            HTTP reference, RocksDB's db_bench, bc)
 # Idempotent: packages already present are not fetched again.
@@ -16,7 +18,13 @@ BENCH_PKGS="$TEST_PKGS nginx-light wrk bc rocksdb-tools"
 
 pkgs="$BUILD_PKGS"
 case "${1:-}" in
---test) pkgs="$pkgs $TEST_PKGS" ;;
+--test)
+	pkgs="$pkgs $TEST_PKGS"
+	# A machine may carry its own Node.js (e.g. nodesource's, which bundles
+	# npm and conflicts with Debian's npm package): only add Debian's when
+	# there is no npm at all.
+	command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
+	;;
 --bench) pkgs="$pkgs $BENCH_PKGS" ;;
 esac
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/run-all.sh: build Cairn and run every test, as CI does.
-#   1. install the Debian packages (deploy/install-deps.sh --test), check formatting
+#   1. install the Debian packages (deploy/install-deps.sh --test) and the npm
+#      test peers (tests/peers/install.sh), check formatting
 #   2. release build + unit tests (ctest) + integration tests (real processes, real HTTP)
 #   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. every libFuzzer target, briefly (FUZZ_SECONDS, default 30)
@@ -8,6 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh --test
+./tests/peers/install.sh
 jobs=$(nproc)
 
 step() { printf '\n==== %s ====\n' "$*"; }
