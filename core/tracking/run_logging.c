@@ -193,6 +193,8 @@ static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, con
 		rc = trk_run_put(batch, &r, false, err);
 	if (rc == CN_OK)
 		rc = cn_kv_write(s->db, batch, err);
+	if (rc == CN_OK)
+		trk_search_cache_run_changed(s, id);
 	cn_kv_val_release(&rv);
 out_unlocked_val:
 	pthread_mutex_unlock(mu);

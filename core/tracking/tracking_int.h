@@ -73,6 +73,8 @@ typedef struct trk_state {
 	/* Tie-breaker of metric points with equal (key, step, timestamp): starts
 	 * at open from the clock (ms << 16), so it keeps growing across restarts. */
 	_Atomic uint64_t metric_seq;
+	/* In-memory search cache of runs (run_cache.c); owned. */
+	struct trk_search_cache *search_cache;
 } trk_state;
 
 /* A decoded experiment: strings point into a FlatBuffer owned elsewhere. */
@@ -243,6 +245,37 @@ typedef struct trk_input_refs {
 } trk_input_refs;
 cn_code trk_run_inputs_load(trk_state *s, const uint8_t id[16], trk_input_refs *out, cn_err *err);
 void trk_input_refs_free(trk_input_refs *r);
+
+/* run_cache.c: the in-memory run search cache (design, memory bound and
+ * consistency argument in run_cache.c's header; layout in run_cache.h).
+ *
+ * Maintenance contract, for every file that changes runs (and `cairn gc`):
+ *  - trk_search_cache_run_changed: after a batch that changes anything of run
+ *    `id` that searches see (its RunInfo: name, status, times, lifecycle;
+ *    params; tags; latest metrics; dataset inputs; or its creation) has been
+ *    committed, call it while still holding the run's stripe lock
+ *    (trk_run_stripe) and before acknowledging. It re-reads the run from the
+ *    store into its experiment's cache entry when that experiment is cached.
+ *    Never fails the caller: on a store error it drops the experiment, which
+ *    the next search reloads.
+ *  - trk_search_cache_run_forgotten: after run `id` was removed from the store
+ *    for good (gc), under the stripe lock too.
+ *  - trk_search_cache_experiment_forgotten: after an experiment's runs were
+ *    removed for good, or to drop an experiment's entry for any reason.
+ * The query side pins and read-locks one experiment at a time with acquire
+ * (loading it from the store on first use) and lets go with release; a
+ * caller holding several must acquire them in ascending id order. */
+struct trk_search_cache;
+struct trk_sc_exp;
+cn_code trk_search_cache_new(size_t budget_bytes, struct trk_search_cache **out, cn_err *err);
+void trk_search_cache_free(struct trk_search_cache *c);
+void trk_search_cache_run_changed(trk_state *s, const uint8_t id[16]);
+void trk_search_cache_run_forgotten(trk_state *s, const uint8_t id[16]);
+void trk_search_cache_experiment_forgotten(trk_state *s, uint64_t exp);
+cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, struct trk_sc_exp **out, cn_err *err);
+void trk_search_cache_release(trk_state *s, struct trk_sc_exp *e);
+/* Bytes the cache accounts for now, and experiments loaded (for tests). */
+void trk_search_cache_stats(trk_state *s, size_t *bytes, size_t *experiments, size_t *runs);
 
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
