@@ -389,14 +389,17 @@ cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_
 	if (tags)
 		cn_RunData_add_tags(b, tags);
 	cn_fb_ref data = cn_RunData_end(b);
-	cn_fb_ref inputs = 0;
+	cn_fb_ref inputs = 0, outputs = 0;
 	rc = trk_run_inputs_build(s, b, r, &inputs, err);
+	if (rc == CN_OK)
+		rc = trk_run_outputs_build(s, b, r, &outputs, err);
 	if (rc != CN_OK)
 		return rc;
 	cn_Run_start(b);
 	cn_Run_add_info(b, info);
 	cn_Run_add_data(b, data);
 	cn_Run_add_inputs(b, inputs);
+	cn_Run_add_outputs(b, outputs);
 	*out = cn_Run_end(b);
 	return CN_OK;
 }

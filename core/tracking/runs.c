@@ -40,7 +40,7 @@ static const char *const trk_nouns[] = {
         "mouse", "newt",  "owl",   "ox",    "panda", "pig",   "ram",   "seal", "shrew", "sloth",
         "snail", "squid", "stork", "swan",  "toad",  "trout", "whale", "wolf", "wren",  "yak"};
 
-static int trk_gen_run_name(char *out, size_t cap)
+int trk_gen_run_name(char *out, size_t cap)
 {
 	char rnd[33];
 	cn_id_hex32(rnd);

@@ -30,6 +30,12 @@ static const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_DATASETS] = "datasets",
         [TRK_CF_RUN_INPUTS] = "run_inputs",
         [TRK_CF_RUN_MODEL_INPUTS] = "run_model_inputs",
+        [TRK_CF_LOGGED_MODELS] = "logged_models",
+        [TRK_CF_LOGGED_MODELS_BY_EXPERIMENT] = "logged_models_by_experiment",
+        [TRK_CF_LOGGED_MODEL_PARAMS] = "logged_model_params",
+        [TRK_CF_LOGGED_MODEL_TAGS] = "logged_model_tags",
+        [TRK_CF_LOGGED_MODEL_METRICS] = "logged_model_metrics",
+        [TRK_CF_RUN_MODEL_OUTPUTS] = "run_model_outputs",
 };
 
 /* Where new experiments' artifacts go: MLflow's rules for `mlflow server`. */
@@ -162,6 +168,16 @@ static const cn_method trk_methods[] = {
         {"SearchRuns", trk_search_runs},
         {"LogInputs", trk_log_inputs},
         {"LogModel", trk_log_model},
+        {"CreateLoggedModel", trk_create_logged_model},
+        {"GetLoggedModel", trk_get_logged_model},
+        {"FinalizeLoggedModel", trk_finalize_logged_model},
+        {"DeleteLoggedModel", trk_delete_logged_model},
+        {"SetLoggedModelTags", trk_set_logged_model_tags},
+        {"DeleteLoggedModelTag", trk_delete_logged_model_tag},
+        {"LogLoggedModelParamsRequest", trk_log_logged_model_params},
+        {"SearchLoggedModels", trk_search_logged_models},
+        {"LogOutputs", trk_log_outputs},
+        {"SearchDatasets", trk_search_datasets},
 };
 
 const cn_service_def cn_tracking_service = {
