@@ -73,6 +73,8 @@ typedef struct trk_state {
 	/* Tie-breaker of metric points with equal (key, step, timestamp): starts
 	 * at open from the clock (ms << 16), so it keeps growing across restarts. */
 	_Atomic uint64_t metric_seq;
+	/* gc.c: artifact stores for purges, opened at the first one. */
+	struct trk_gc *gc;
 } trk_state;
 
 /* A decoded experiment: strings point into a FlatBuffer owned elsewhere. */
@@ -121,6 +123,9 @@ typedef struct trk_run {
 	int32_t status;
 	int64_t start_time, end_time;
 	bool has_end_time;
+	/* Stored only, never answered: set by delete, cleared by restore (gc.c). */
+	int64_t deleted_time;
+	bool has_deleted_time;
 } trk_run;
 
 /* The latest value of one metric of a run (run_latest_metrics value). */
@@ -246,5 +251,12 @@ void trk_input_refs_free(trk_input_refs *r);
 
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+
+/* gc.c, gc_candidates.c: `cairn gc` (schemas/tracking/gc.fbs). */
+cn_code trk_gc_open(trk_state *s, const cn_config *cfg, cn_err *err);
+void trk_gc_close(trk_state *s);
+TRK_METHOD(trk_gc_list_candidates);
+TRK_METHOD(trk_gc_purge_runs);
+TRK_METHOD(trk_gc_purge_experiment);
 
 #endif

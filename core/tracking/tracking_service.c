@@ -83,6 +83,7 @@ static cn_code trk_init_ids(trk_state *s, cn_err *err)
 
 static void trk_free(trk_state *s)
 {
+	trk_gc_close(s);
 	if (s->db)
 		cn_kv_close(s->db);
 	for (int i = 0; i < s->npending; i++)
@@ -119,6 +120,8 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 	cn_code rc = cn_kv_open(&s->db, env->data_dir, trk_cf_names, TRK_CF_COUNT_, &opts, err);
 	if (rc == CN_OK)
 		rc = trk_init_ids(s, err);
+	if (rc == CN_OK)
+		rc = trk_gc_open(s, env->config, err);
 	if (rc != CN_OK) {
 		trk_free(s);
 		return rc;
@@ -159,6 +162,9 @@ static const cn_method trk_methods[] = {
         {"SearchRuns", trk_search_runs},
         {"LogInputs", trk_log_inputs},
         {"LogModel", trk_log_model},
+        {"GcListCandidates", trk_gc_list_candidates},
+        {"GcPurgeRuns", trk_gc_purge_runs},
+        {"GcPurgeExperiment", trk_gc_purge_experiment},
 };
 
 const cn_service_def cn_tracking_service = {
