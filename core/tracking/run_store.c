@@ -98,6 +98,8 @@ static cn_code trk_run_view(const uint8_t *buf, size_t len, const uint8_t id[16]
 	r->start_time = cn_RunInfo_start_time(t);
 	r->has_end_time = cn_RunInfo_has_end_time(t);
 	r->end_time = cn_RunInfo_end_time(t);
+	r->has_deleted_time = cn_RunInfo_has_deleted_time(t);
+	r->deleted_time = cn_RunInfo_deleted_time(t);
 	return CN_OK;
 }
 
@@ -134,7 +136,8 @@ static cn_fb_ref trk_str(cn_fb_builder *b, cn_fb_str s)
 	return s.ptr ? cn_fb_create_string(b, s.ptr, s.len) : 0;
 }
 
-cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r)
+/* stored: the form kept in the runs column family, which adds deleted_time. */
+static cn_fb_ref trk_run_info_build_as(cn_fb_builder *b, const trk_run *r, bool stored)
 {
 	cn_fb_ref id = cn_fb_create_string(b, r->hex, 32);
 	cn_fb_ref uuid = cn_fb_create_string(b, r->hex, 32);
@@ -160,7 +163,14 @@ cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r)
 		cn_RunInfo_add_artifact_uri(b, uri);
 	if (stage)
 		cn_RunInfo_add_lifecycle_stage(b, stage);
+	if (stored && r->has_deleted_time)
+		cn_RunInfo_add_deleted_time(b, r->deleted_time);
 	return cn_RunInfo_end(b);
+}
+
+cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r)
+{
+	return trk_run_info_build_as(b, r, false);
 }
 
 cn_code trk_run_put(cn_kv_batch *batch, const trk_run *r, bool index, cn_err *err)
@@ -170,7 +180,7 @@ cn_code trk_run_put(cn_kv_batch *batch, const trk_run *r, bool index, cn_err *er
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	const uint8_t *p;
 	size_t len;
-	cn_fb_ref root = trk_run_info_build(b, r);
+	cn_fb_ref root = trk_run_info_build_as(b, r, true);
 	if (!root || !cn_fb_finish(b, root, &p, &len)) {
 		cn_fb_builder_free(b);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");

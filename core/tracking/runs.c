@@ -298,6 +298,9 @@ cn_code trk_update_run(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_
 static cn_code trk_edit_stage(trk_run *r, void *arg, cn_kv_batch *batch, cn_err *err)
 {
 	r->lifecycle_stage = *(const cn_fb_str *)arg;
+	/* `cairn gc --older-than` ages deleted runs from their deletion, as MLflow. */
+	r->has_deleted_time = trk_str_is(r->lifecycle_stage, trk_deleted_stage);
+	r->deleted_time = r->has_deleted_time ? cn_now_ms() : 0;
 	return CN_OK;
 }
 

@@ -81,6 +81,8 @@ typedef struct trk_state {
 	_Atomic uint64_t metric_seq;
 	/* In-memory search cache of runs (run_cache.c); owned. */
 	struct trk_search_cache *search_cache;
+	/* gc.c: artifact stores for purges, opened at the first one. */
+	struct trk_gc *gc;
 } trk_state;
 
 /* A decoded experiment: strings point into a FlatBuffer owned elsewhere. */
@@ -129,6 +131,9 @@ typedef struct trk_run {
 	int32_t status;
 	int64_t start_time, end_time;
 	bool has_end_time;
+	/* Stored only, never answered: set by delete, cleared by restore (gc.c). */
+	int64_t deleted_time;
+	bool has_deleted_time;
 } trk_run;
 
 /* The latest value of one metric of a run (run_latest_metrics value). */
@@ -351,5 +356,11 @@ cn_code trk_run_outputs_build(trk_state *s, cn_fb_builder *b, const trk_run *r, 
                               cn_err *err);
 /* dataset_search.c: the UI's experiments/search-datasets. */
 TRK_METHOD(trk_search_datasets);
+/* gc.c, gc_candidates.c: `cairn gc` (schemas/tracking/gc.fbs). */
+cn_code trk_gc_open(trk_state *s, const cn_config *cfg, cn_err *err);
+void trk_gc_close(trk_state *s);
+TRK_METHOD(trk_gc_list_candidates);
+TRK_METHOD(trk_gc_purge_runs);
+TRK_METHOD(trk_gc_purge_experiment);
 
 #endif

@@ -90,6 +90,7 @@ static cn_code trk_init_ids(trk_state *s, cn_err *err)
 static void trk_free(trk_state *s)
 {
 	trk_search_cache_free(s->search_cache);
+	trk_gc_close(s);
 	if (s->db)
 		cn_kv_close(s->db);
 	for (int i = 0; i < s->npending; i++)
@@ -128,6 +129,8 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 		rc = trk_init_ids(s, err);
 	if (rc == CN_OK)
 		rc = trk_search_cache_new(env->config->search_cache_bytes, &s->search_cache, err);
+	if (rc == CN_OK)
+		rc = trk_gc_open(s, env->config, err);
 	if (rc != CN_OK) {
 		trk_free(s);
 		return rc;
@@ -178,6 +181,9 @@ static const cn_method trk_methods[] = {
         {"SearchLoggedModels", trk_search_logged_models},
         {"LogOutputs", trk_log_outputs},
         {"SearchDatasets", trk_search_datasets},
+        {"GcListCandidates", trk_gc_list_candidates},
+        {"GcPurgeRuns", trk_gc_purge_runs},
+        {"GcPurgeExperiment", trk_gc_purge_experiment},
 };
 
 const cn_service_def cn_tracking_service = {
