@@ -11,11 +11,14 @@
  * experiment), dataset inputs, and the strings (run name, user, artifact
  * URI, values). A run id hash finds a run's slot.
  *
- * Memory per run: sizeof(trk_sc_run) (104 bytes) + 16 per metric + 12 per
+ * Memory per run: sizeof(trk_sc_run) (104 bytes) + 32 per metric + 12 per
  * param or tag + 24 per dataset input + the value and name bytes + malloc's
  * overhead (~16) + 8 of hash slots; keys cost once per experiment. A run
- * with 5 metrics, 5 params, 5 tags of short values and an ~80-byte artifact
- * URI is about 450 bytes (tests/bench/README.md has the measured figure).
+ * with 10 metrics, 10 params, 5 tags of short values and a ~70-byte artifact
+ * URI is about 800 bytes (tests/bench/README.md has the measured figure).
+ * Metrics keep their timestamp and step, and params and tags their values,
+ * so search answers are built from the cache alone (the store is read only
+ * for runs with dataset or model inputs, whose full records are not cached).
  * Bound: the accounted bytes of all cached experiments are kept under
  * search_cache_bytes (configuration, default 512 MiB): past it, whole
  * experiments that no search is using are evicted, least recently used
@@ -382,7 +385,10 @@ static cn_code sc_read_set(trk_state *s, trk_sc_exp *e, sc_scratch *x, int cf, c
 				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 				break;
 			}
-			x->m[x->nm++] = (trk_sc_metric){.key = kid, .value = l.value};
+			x->m[x->nm++] = (trk_sc_metric){.key = kid,
+			                                .value = l.value,
+			                                .timestamp = l.timestamp,
+			                                .step = l.step};
 		} else {
 			bool param = cf == TRK_CF_RUN_PARAMS;
 			trk_sc_str **arr = param ? &x->p : &x->t;
@@ -455,6 +461,19 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 	trk_input_refs in = {0};
 	if (rc == CN_OK)
 		rc = trk_run_inputs_load(s, id, &in, err);
+	if (rc == CN_OK) {
+		/* Only whether there are model inputs: answers read them when so. */
+		cn_kv_iter *mi = cn_kv_iter_new(s->db, TRK_CF_RUN_MODEL_INPUTS, id, 16);
+		if (!mi)
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		if (mi) {
+			cn_kv_iter_seek_first(mi);
+			if (cn_kv_iter_valid(mi))
+				out->present |= TRK_SC_HAS_MODEL_INPUTS;
+			rc = cn_kv_iter_status(mi, err);
+			cn_kv_iter_free(mi);
+		}
+	}
 	trk_sc_input *inputs = in.n ? calloc(in.n, sizeof *inputs) : NULL;
 	if (rc == CN_OK && in.n && !inputs)
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
