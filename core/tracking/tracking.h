@@ -57,6 +57,10 @@
  * latest metric per key is MLflow's: max by (step, timestamp, value).
  * An experiment and its name index are always written in one batch. Names
  * of deleted experiments stay reserved until `cairn gc`, as in MLflow.
+ * A stored RunInfo also carries deleted_time (set by delete, cleared by
+ * restore; never answered) for `cairn gc --older-than`. gc.c purges a run by
+ * deleting its keys in every run column family above in one batch: a new
+ * column family keyed by run id must be added there (gc_test.c checks).
  * Experiment ids are decimal strings of a 64-bit counter: "0" is the
  * Default experiment, new ones count up from the highest stored id.
  */
