@@ -190,7 +190,7 @@ char *az_string_to_sign(const az_sign_input *in)
 		free(b.p);
 		return NULL;
 	}
-	if (q) {
+	if (q && in->nquery) {
 		memcpy(q, in->query, in->nquery * sizeof *q);
 		qsort(q, in->nquery, sizeof *q, az_kv_cmp);
 	}

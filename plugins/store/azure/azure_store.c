@@ -256,7 +256,8 @@ static int az_parse_entries(const cairn_store *s, const az_buf *page, const char
 	}
 	/* Byte order of paths ("b" before "b.txt", which Azure's "b/" is not),
 	 * and an ADLS folder blob and its prefix as one directory. */
-	qsort(out->v, out->n, sizeof *out->v, az_entry_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof *out->v, az_entry_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && strcmp(out->v[w - 1].path, out->v[i].path) == 0) {
