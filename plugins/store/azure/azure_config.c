@@ -330,3 +330,28 @@ void az_config_free(az_config *c)
 	memset(c->key, 0, sizeof c->key);
 	c->key_len = 0;
 }
+
+bool az_path_ok(const char *path, bool allow_root)
+{
+	if (!path)
+		return false;
+	size_t len = strlen(path);
+	if (len == 0)
+		return allow_root;
+	if (len > CAIRN_PATH_MAX || path[0] == '/' || path[len - 1] == '/')
+		return false;
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = i < len ? (unsigned char)path[i] : '/';
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			return false;
+		if (c != '/')
+			continue;
+		size_t clen = i - start;
+		if (clen == 0 || (clen == 1 && path[start] == '.') ||
+		    (clen == 2 && path[start] == '.' && path[start + 1] == '.'))
+			return false;
+		start = i + 1;
+	}
+	return true;
+}

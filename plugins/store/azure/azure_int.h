@@ -100,6 +100,9 @@ int az_uri_parse(const char *uri, az_config *c, cairn_error *err);
 int az_config_load(const cairn_host_api *host, const char *uri, az_config *c, cairn_error *err);
 void az_config_free(az_config *c);
 
+/* The same rules as the host's path check ("" only when allow_root). */
+bool az_path_ok(const char *path, bool allow_root);
+
 /* ------------------------------------------------------------------------ */
 /* Signing and encoding (azure_auth.c) */
 
@@ -160,6 +163,30 @@ size_t az_xml_unescape(const char *in, size_t len, char *out, size_t cap);
 void az_xml_error(const char *body, size_t len, char *code, size_t code_cap, char *msg,
                   size_t msg_cap);
 
+/* One entry of a listing, its path relative to the store root. */
+typedef struct az_entry {
+	char *path;
+	int is_dir;
+	int64_t size;
+	int64_t mtime_ms;
+} az_entry;
+
+typedef struct az_entries {
+	az_entry *v;
+	size_t n, cap;
+} az_entries;
+
+void az_entries_free(az_entries *a);
+/* The entries of one List Blobs answer (body, len) made with prefix
+ * list_prefix (which starts with root_prefix, the store's): paths relative
+ * to the root, sorted by byte order, an ADLS folder blob and its prefix as
+ * one directory; names outside list_prefix, "dir/" marker blobs, encoded
+ * and overlong names skipped, and unless flat (a listing without the '/'
+ * delimiter, for removal) names that are no safe artifact path. Returns
+ * CAIRN_OK, NO_MEMORY or INVALID. */
+int az_parse_list(const char *body, size_t len, const char *root_prefix, const char *list_prefix,
+                  bool flat, az_entries *out, cairn_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Requests (azure_http.c) */
 
@@ -208,8 +235,6 @@ struct cairn_store {
 	az_config cfg;
 };
 
-/* The same rules as the host's path check ("" only when allow_root). */
-bool az_path_ok(const char *path, bool allow_root);
 int az_bad_path(cairn_error *err, const char *path);
 /* The full blob name of an artifact path (the store prefix + path), malloc'd. */
 char *az_blob_name(const cairn_store *s, const char *path);

@@ -24,31 +24,6 @@
 #define AZ_LIST_MAX_BYTES (32u << 20)
 #define AZ_LIST_PAGE      1000
 
-bool az_path_ok(const char *path, bool allow_root)
-{
-	if (!path)
-		return false;
-	size_t len = strlen(path);
-	if (len == 0)
-		return allow_root;
-	if (len > CAIRN_PATH_MAX || path[0] == '/' || path[len - 1] == '/')
-		return false;
-	size_t start = 0;
-	for (size_t i = 0; i <= len; i++) {
-		unsigned char c = i < len ? (unsigned char)path[i] : '/';
-		if (c < 0x20 || c == 0x7f || c == '\\')
-			return false;
-		if (c != '/')
-			continue;
-		size_t clen = i - start;
-		if (clen == 0 || (clen == 1 && path[start] == '.') ||
-		    (clen == 2 && path[start] == '.' && path[start + 1] == '.'))
-			return false;
-		start = i + 1;
-	}
-	return true;
-}
-
 int az_bad_path(cairn_error *err, const char *path)
 {
 	return cairn_error_set(err, CAIRN_ERR_INVALID, "unsafe artifact path '%.300s'",
@@ -147,130 +122,6 @@ static int az_list_page(cairn_store *s, const char *prefix, bool delim, const ch
 	return CAIRN_OK;
 }
 
-typedef struct az_entry {
-	char *path;
-	int is_dir;
-	int64_t size;
-	int64_t mtime_ms;
-} az_entry;
-
-typedef struct az_entries {
-	az_entry *v;
-	size_t n, cap;
-} az_entries;
-
-static void az_entries_free(az_entries *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i].path);
-	free(a->v);
-	a->v = NULL;
-	a->n = a->cap = 0;
-}
-
-static bool az_entries_add(az_entries *a, const char *path, size_t len, int is_dir, int64_t size,
-                           int64_t mtime)
-{
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		az_entry *v = realloc(a->v, cap * sizeof *v);
-		if (!v)
-			return false;
-		a->v = v;
-		a->cap = cap;
-	}
-	char *p = malloc(len + 1);
-	if (!p)
-		return false;
-	memcpy(p, path, len);
-	p[len] = '\0';
-	a->v[a->n++] = (az_entry){p, is_dir, size, mtime};
-	return true;
-}
-
-static int az_entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const az_entry *)a)->path, ((const az_entry *)b)->path);
-}
-
-/* The entries of one List Blobs page, relative to the store root. Blobs
- * and BlobPrefixes come interleaved in name order; each kind is searched
- * once from where its last match ended, so the scan stays linear. */
-static int az_parse_entries(const cairn_store *s, const az_buf *page, const char *list_prefix,
-                            az_entries *out, cairn_error *err)
-{
-	const char *body = (const char *)page->p, *end = body + page->len, *blobs, *after;
-	size_t blen;
-	if (!body || !az_xml_elem(body, end, "Blobs", &blobs, &blen, &after))
-		return CAIRN_OK; /* no entries */
-	const char *bend = blobs + blen;
-	size_t root_len = strlen(s->cfg.prefix), lp_len = strlen(list_prefix);
-	char name[CAIRN_PATH_MAX * 2 + 4];
-	const char *p[2] = {blobs, blobs}, *v[2] = {NULL, NULL}, *nx[2] = {NULL, NULL};
-	size_t vl[2] = {0, 0};
-	bool more[2] = {true, true};
-	static const char *const tags[2] = {"Blob", "BlobPrefix"};
-	for (;;) {
-		for (int k = 0; k < 2; k++)
-			if (more[k] && !v[k] &&
-			    !az_xml_elem(p[k], bend, tags[k], &v[k], &vl[k], &nx[k]))
-				more[k] = false;
-		int k = v[0] && v[1] ? (v[0] < v[1] ? 0 : 1) : v[0] ? 0 : v[1] ? 1 : -1;
-		if (k < 0)
-			break;
-		const char *ev = v[k], *eend = v[k] + vl[k], *nv, *na;
-		size_t nvl;
-		p[k] = nx[k];
-		v[k] = NULL;
-		if (!az_xml_elem(ev, eend, "Name", &nv, &nvl, &na))
-			continue;
-		size_t n = az_xml_unescape(nv, nvl, name, sizeof name);
-		if (n == (size_t)-1 || n <= lp_len || strncmp(name, list_prefix, lp_len) != 0)
-			continue; /* overlong, encoded or foreign names are not artifacts */
-		int is_dir = k == 1;
-		if (is_dir && name[n - 1] == '/')
-			name[--n] = '\0';
-		int64_t size = 0, mtime = 0;
-		if (!is_dir) {
-			const char *pv, *pa;
-			size_t pvl;
-			if (az_xml_elem(ev, eend, "Content-Length", &pv, &pvl, &pa) && pvl < 24) {
-				char num[24];
-				memcpy(num, pv, pvl);
-				num[pvl] = '\0';
-				size = strtoll(num, NULL, 10);
-			}
-			if (az_xml_elem(ev, eend, "Last-Modified", &pv, &pvl, &pa))
-				mtime = az_parse_http_date(pv, pvl);
-			if (az_xml_elem(ev, eend, "hdi_isfolder", &pv, &pvl, &pa) && pvl == 4 &&
-			    memcmp(pv, "true", 4) == 0) {
-				is_dir = 1;
-				size = 0;
-			}
-		}
-		if (n == root_len || name[n - 1] == '/')
-			continue; /* "dir/" marker blobs */
-		if (!az_entries_add(out, name + root_len, n - root_len, is_dir, size,
-		                    mtime < 0 ? 0 : mtime))
-			return cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
-	}
-	/* Byte order of paths ("b" before "b.txt", which Azure's "b/" is not),
-	 * and an ADLS folder blob and its prefix as one directory. */
-	if (out->n > 1)
-		qsort(out->v, out->n, sizeof *out->v, az_entry_cmp);
-	size_t w = 0;
-	for (size_t i = 0; i < out->n; i++) {
-		if (w > 0 && strcmp(out->v[w - 1].path, out->v[i].path) == 0) {
-			out->v[w - 1].is_dir |= out->v[i].is_dir;
-			free(out->v[i].path);
-			continue;
-		}
-		out->v[w++] = out->v[i];
-	}
-	out->n = w;
-	return CAIRN_OK;
-}
-
 static int az_list(cairn_store *s, const char *dir, const char *page_token, size_t max_entries,
                    cairn_list_fn cb, void *cb_arg, char *next_token, size_t next_token_cap,
                    cairn_error *err)
@@ -296,7 +147,8 @@ static int az_list(cairn_store *s, const char *dir, const char *page_token, size
 		rc = az_list_page(s, prefix, true, marker, want, &page, next, sizeof next, err);
 		az_entries a = {0};
 		if (rc == CAIRN_OK)
-			rc = az_parse_entries(s, &page, prefix, &a, err);
+			rc = az_parse_list((const char *)page.p, page.len, s->cfg.prefix, prefix,
+			                   false, &a, err);
 		for (size_t i = 0; rc == CAIRN_OK && i < a.n; i++) {
 			cairn_list_entry e = {a.v[i].path, a.v[i].is_dir, a.v[i].size,
 			                      a.v[i].mtime_ms};
@@ -437,7 +289,8 @@ static int az_delete_under(cairn_store *s, const char *prefix, cairn_error *err)
 		                  err);
 		az_entries a = {0};
 		if (rc == CAIRN_OK)
-			rc = az_parse_entries(s, &page, prefix, &a, err);
+			rc = az_parse_list((const char *)page.p, page.len, s->cfg.prefix, prefix,
+			                   true, &a, err);
 		for (size_t i = a.n; rc == CAIRN_OK && i > 0; i--) {
 			char *blob = az_blob_name(s, a.v[i - 1].path);
 			bool missing;

@@ -331,4 +331,100 @@ CN_TEST(azure_xml)
 	CN_CHECK_EQ_INT(az_xml_unescape("abcdef", 6, name, 4), (size_t)-1);
 }
 
+/* A List Blobs answer as the service shapes it (names in name order, "b/"
+ * after "b.txt"), with an ADLS folder blob, a "dir/" marker blob, an
+ * encoded name and a name outside the prefix. */
+CN_TEST(azure_parse_list)
+{
+	const char *xml =
+	        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults "
+	        "ServiceEndpoint=\"http://x/\" ContainerName=\"c\"><Prefix>root/d/</Prefix>"
+	        "<Delimiter>/</Delimiter><Blobs>"
+	        "<Blob><Name>root/d/a&amp;b.txt</Name><Properties>"
+	        "<Last-Modified>Wed, 25 Nov 2026 11:06:09 GMT</Last-Modified>"
+	        "<Content-Length>12</Content-Length></Properties></Blob>"
+	        "<Blob><Name>root/d/b.txt</Name><Properties><Content-Length>3</Content-Length>"
+	        "</Properties></Blob>"
+	        "<BlobPrefix><Name>root/d/b/</Name></BlobPrefix>"
+	        "<Blob><Name>root/d/folder</Name><Properties><Content-Length>0</Content-Length>"
+	        "</Properties><Metadata><hdi_isfolder>true</hdi_isfolder></Metadata></Blob>"
+	        "<BlobPrefix><Name>root/d/folder/</Name></BlobPrefix>"
+	        "<Blob><Name>root/d/marker/</Name><Properties/></Blob>"
+	        "<Blob><Name Encoded=\"true\">root%2Fd%2F%01</Name></Blob>"
+	        "<Blob><Name>other/x</Name></Blob>"
+	        "</Blobs><NextMarker>2!76!abc</NextMarker></EnumerationResults>";
+	az_entries a = {0};
+	cairn_error e = {0};
+	CN_CHECK_EQ_INT(az_parse_list(xml, strlen(xml), "root/", "root/d/", false, &a, &e),
+	                CAIRN_OK);
+	CN_CHECK_EQ_INT(a.n, 4);
+	if (a.n == 4) {
+		CN_CHECK_STR(a.v[0].path, "d/a&b.txt");
+		CN_CHECK_EQ_INT(a.v[0].size, 12);
+		CN_CHECK_EQ_INT(a.v[0].mtime_ms, 1795604769000ll);
+		CN_CHECK_STR(a.v[1].path, "d/b"); /* byte order: "d/b" < "d/b.txt" */
+		CN_CHECK(a.v[1].is_dir);
+		CN_CHECK_STR(a.v[2].path, "d/b.txt");
+		CN_CHECK(!a.v[2].is_dir && a.v[2].size == 3);
+		CN_CHECK_STR(a.v[3].path, "d/folder"); /* folder blob + prefix: one dir */
+		CN_CHECK(a.v[3].is_dir && a.v[3].size == 0);
+	}
+	az_entries_free(&a);
+	/* No <Blobs>, an empty one, and truncated input: no entries, no error. */
+	CN_CHECK_EQ_INT(az_parse_list("<EnumerationResults/>", 21, "", "", false, &a, &e),
+	                CAIRN_OK);
+	CN_CHECK_EQ_INT(a.n, 0);
+	CN_CHECK_EQ_INT(az_parse_list("<Blobs />", 9, "", "", false, &a, &e), CAIRN_OK);
+	CN_CHECK_EQ_INT(a.n, 0);
+	CN_CHECK_EQ_INT(az_parse_list(xml, 300, "root/", "root/d/", false, &a, &e), CAIRN_OK);
+	CN_CHECK_EQ_INT(a.n, 0);
+	az_entries_free(&a);
+	CN_CHECK_EQ_INT(az_parse_list(xml, strlen(xml), "root/", "other/", false, &a, &e),
+	                CAIRN_ERR_INVALID);
+}
+
+/* Azure's errors as statuses, with the service's code and first message line. */
+CN_TEST(azure_error_mapping)
+{
+	static const struct {
+		int http;
+		const char *body;
+		int want;
+		const char *in_msg;
+	} cases[] = {
+	        {404,
+	         "<Error><Code>BlobNotFound</Code><Message>The specified blob does not "
+	         "exist.\nRequestId:x</Message></Error>",
+	         CAIRN_ERR_NOT_FOUND, "BlobNotFound: The specified blob does not exist."},
+	        {404, "<Error><Code>ContainerNotFound</Code><Message>m</Message></Error>",
+	         CAIRN_ERR_NOT_FOUND, "the container does not exist"},
+	        {403,
+	         "<Error><Code>AuthenticationFailed</Code><Message>Server failed to "
+	         "authenticate</Message></Error>",
+	         CAIRN_ERR_PERMISSION, "permission denied (HTTP 403 AuthenticationFailed: Server"},
+	        {403, "<Error><Code>AuthorizationFailure</Code><Message>no</Message></Error>",
+	         CAIRN_ERR_PERMISSION, "AuthorizationFailure"},
+	        {409, "<Error><Code>BlobAlreadyExists</Code></Error>", CAIRN_ERR_EXISTS,
+	         "BlobAlreadyExists"},
+	        {409, "<Error><Code>LeaseIdMissing</Code></Error>", CAIRN_ERR_IO, "LeaseIdMissing"},
+	        {416, "<Error><Code>InvalidRange</Code></Error>", CAIRN_ERR_INVALID,
+	         "InvalidRange"},
+	        {503, "<Error><Code>ServerBusy</Code></Error>", CAIRN_ERR_IO,
+	         "HTTP 503 ServerBusy"},
+	        {500, "not xml at all", CAIRN_ERR_IO, "HTTP 500"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		az_call c = {.status = cases[i].http};
+		c.err_len = strlen(cases[i].body);
+		memcpy(c.err_body, cases[i].body, c.err_len + 1);
+		cairn_error e = {0};
+		CN_CHECK_EQ_INT(az_fail(&c, "get", "a/b", &e), cases[i].want);
+		CN_CHECK_EQ_INT(e.code, cases[i].want);
+		CN_CHECK(strstr(e.message, "get 'a/b'") == e.message);
+		if (!strstr(e.message, cases[i].in_msg))
+			fprintf(stderr, "  message: %s\n", e.message);
+		CN_CHECK(strstr(e.message, cases[i].in_msg) != NULL);
+	}
+}
+
 CN_TEST_MAIN()

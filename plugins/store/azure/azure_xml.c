@@ -6,6 +6,7 @@
  */
 #include "azure_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The first "<tag" followed by '>', '/' or whitespace in [p, end). */
@@ -173,4 +174,128 @@ void az_xml_error(const char *body, size_t len, char *code, size_t code_cap, cha
 	for (char *q = msg; *q; q++)
 		if ((unsigned char)*q < 0x20)
 			*q = ' ';
+}
+
+/* ------------------------------------------------------------------------ */
+/* List Blobs */
+
+void az_entries_free(az_entries *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i].path);
+	free(a->v);
+	a->v = NULL;
+	a->n = a->cap = 0;
+}
+
+static bool az_entries_add(az_entries *a, const char *path, size_t len, int is_dir, int64_t size,
+                           int64_t mtime)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		az_entry *v = realloc(a->v, cap * sizeof *v);
+		if (!v)
+			return false;
+		a->v = v;
+		a->cap = cap;
+	}
+	char *p = malloc(len + 1);
+	if (!p)
+		return false;
+	memcpy(p, path, len);
+	p[len] = '\0';
+	a->v[a->n++] = (az_entry){p, is_dir, size, mtime};
+	return true;
+}
+
+static int az_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const az_entry *)a)->path, ((const az_entry *)b)->path);
+}
+
+/* Blobs and BlobPrefixes come interleaved in name order; each kind is
+ * searched once from where its last match ended, so the scan stays linear. */
+int az_parse_list(const char *body, size_t len, const char *root_prefix, const char *list_prefix,
+                  bool flat, az_entries *out, cairn_error *err)
+{
+	const char *end = body + len, *blobs, *after;
+	size_t blen;
+	if (!body || !az_xml_elem(body, end, "Blobs", &blobs, &blen, &after))
+		return CAIRN_OK; /* no entries */
+	const char *bend = blobs + blen;
+	size_t root_len = strlen(root_prefix), lp_len = strlen(list_prefix);
+	if (lp_len < root_len || strncmp(list_prefix, root_prefix, root_len) != 0)
+		return cairn_error_set(err, CAIRN_ERR_INVALID, "listing prefix outside the root");
+	char name[CAIRN_PATH_MAX * 2 + 4];
+	const char *p[2] = {blobs, blobs}, *v[2] = {NULL, NULL}, *nx[2] = {NULL, NULL};
+	size_t vl[2] = {0, 0};
+	bool more[2] = {true, true};
+	static const char *const tags[2] = {"Blob", "BlobPrefix"};
+	for (;;) {
+		for (int k = 0; k < 2; k++)
+			if (more[k] && !v[k] &&
+			    !az_xml_elem(p[k], bend, tags[k], &v[k], &vl[k], &nx[k]))
+				more[k] = false;
+		int k = v[0] && v[1] ? (v[0] < v[1] ? 0 : 1) : v[0] ? 0 : v[1] ? 1 : -1;
+		if (k < 0)
+			break;
+		const char *ev = v[k], *eend = v[k] + vl[k], *nv, *na;
+		size_t nvl;
+		p[k] = nx[k];
+		v[k] = NULL;
+		if (!az_xml_elem(ev, eend, "Name", &nv, &nvl, &na))
+			continue;
+		/* <Name Encoded="true">: a name XML cannot carry, percent-encoded. */
+		if (memmem(ev, (size_t)(nv - ev), "Encoded=\"true\"", 14))
+			continue;
+		size_t n = az_xml_unescape(nv, nvl, name, sizeof name);
+		if (n == (size_t)-1 || n <= lp_len || strncmp(name, list_prefix, lp_len) != 0)
+			continue; /* overlong, encoded or foreign names are not artifacts */
+		int is_dir = k == 1;
+		if (is_dir && name[n - 1] == '/')
+			name[--n] = '\0';
+		int64_t size = 0, mtime = 0;
+		if (!is_dir) {
+			const char *pv, *pa;
+			size_t pvl;
+			if (az_xml_elem(ev, eend, "Content-Length", &pv, &pvl, &pa) && pvl < 24) {
+				char num[24];
+				memcpy(num, pv, pvl);
+				num[pvl] = '\0';
+				size = strtoll(num, NULL, 10);
+			}
+			if (az_xml_elem(ev, eend, "Last-Modified", &pv, &pvl, &pa))
+				mtime = az_parse_http_date(pv, pvl);
+			if (az_xml_elem(ev, eend, "hdi_isfolder", &pv, &pvl, &pa) && pvl == 4 &&
+			    memcmp(pv, "true", 4) == 0) {
+				is_dir = 1;
+				size = 0;
+			}
+		}
+		if (n == root_len || (!flat && name[n - 1] == '/'))
+			continue; /* "dir/" marker blobs */
+		/* A listing shows only names usable as artifact paths ("a//b" and
+		 * the like, written by other tools, are not); a flat listing for
+		 * removal keeps every name under the prefix. */
+		if (!flat && !az_path_ok(name + root_len, false))
+			continue;
+		if (!az_entries_add(out, name + root_len, n - root_len, is_dir, size,
+		                    mtime < 0 ? 0 : mtime))
+			return cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
+	}
+	/* Byte order of paths ("b" before "b.txt", which Azure's "b/" is not),
+	 * and an ADLS folder blob and its prefix as one directory. */
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof *out->v, az_entry_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (w > 0 && strcmp(out->v[w - 1].path, out->v[i].path) == 0) {
+			out->v[w - 1].is_dir |= out->v[i].is_dir;
+			free(out->v[i].path);
+			continue;
+		}
+		out->v[w++] = out->v[i];
+	}
+	out->n = w;
+	return CAIRN_OK;
 }
