@@ -8,7 +8,11 @@
  * published with Put Block List at commit. Both are atomic: readers see the
  * old blob or the whole new one. Abort commits nothing; staged blocks that
  * are never committed are discarded by the service (after a week, or at the
- * blob's next commit) and are never visible.
+ * blob's next commit) and are never visible. Because every commit drops
+ * the blob's other staged blocks, two staged uploads of one blob at once
+ * cannot both succeed: the first to commit wins whole and the other's
+ * commit fails (IO, "another writer replaced the blob"); the blob is never
+ * a mix. Objects up to one block are single Put Blobs and do not conflict.
  *
  * Block ids: base64 of "<upload id>-<part>-<block>" (32 hex digits, %05d,
  * %05d): one length for every block of every upload, as the service wants
