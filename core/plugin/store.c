@@ -544,3 +544,190 @@ cn_code cn_store_remove(cn_store *s, const char *path, bool recursive, cn_err *e
 	}
 	return info.is_dir ? store_remove_tree(s, path, err) : store_remove_one(s, path, 0, err);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Multipart uploads and presigned URLs */
+
+static cn_code store_lacks(const cn_store *s, const char *what, cn_err *err)
+{
+	return cn_err_set(err, CN_NOT_IMPLEMENTED, "%s: this artifact store does not support %s",
+	                  cn_plugin_name(s->plugin), what);
+}
+
+static bool store_mpu_ok(const cn_store *s)
+{
+	const cairn_store_ops *o = s->ops;
+	return (s->caps & CAIRN_STORE_CAP_MULTIPART) && o->mpu_create && o->mpu_part_begin &&
+	       o->mpu_part_commit && o->mpu_complete && o->mpu_abort;
+}
+
+static cn_code store_check_upload(const char *path, const char *upload_id, cn_err *err)
+{
+	if (!store_path_ok(path, false))
+		return store_bad_path("path", path, err);
+	if (!upload_id || !upload_id[0] || strlen(upload_id) >= CAIRN_UPLOAD_ID_MAX)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "invalid multipart upload id");
+	return CN_OK;
+}
+
+cn_code cn_store_mpu_create(cn_store *s, const char *path, char *upload_id, size_t cap, cn_err *err)
+{
+	if (!store_mpu_ok(s))
+		return store_lacks(s, "multipart uploads", err);
+	if (!store_path_ok(path, false))
+		return store_bad_path("path", path, err);
+	if (cap < CAIRN_UPLOAD_ID_MAX)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "upload id buffer too small");
+	char id[CAIRN_UPLOAD_ID_MAX] = "";
+	cairn_error e = {0};
+	int rc = s->ops->mpu_create(s->h, path, id, sizeof id, &e);
+	if (rc != CAIRN_OK)
+		return store_fail(s, rc, &e, err);
+	id[sizeof id - 1] = '\0';
+	if (!id[0])
+		return cn_err_set(err, CN_INTERNAL_ERROR, "%s: mpu_create returned no upload id",
+		                  cn_plugin_name(s->plugin));
+	memcpy(upload_id, id, strlen(id) + 1);
+	return CN_OK;
+}
+
+cn_code cn_store_mpu_part_begin(cn_store *s, const char *path, const char *upload_id,
+                                int part_number, int64_t size, cn_store_writer **out, cn_err *err)
+{
+	if (!store_mpu_ok(s))
+		return store_lacks(s, "multipart uploads", err);
+	cn_code code = store_check_upload(path, upload_id, err);
+	if (code != CN_OK)
+		return code;
+	if (part_number < 1 || part_number > 10000)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "part number %d is out of range 1..10000", part_number);
+	if (size < 0)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "negative part size");
+	cn_store_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return cn_err_set(err, CN_RESOURCE_EXHAUSTED, "out of memory");
+	w->store = s;
+	cairn_error e = {0};
+	int rc = s->ops->mpu_part_begin(s->h, path, upload_id, part_number, size, &w->h, &e);
+	if (rc != CAIRN_OK || !w->h) {
+		if (rc == CAIRN_OK)
+			snprintf(e.message, sizeof e.message, "mpu_part_begin returned no writer");
+		free(w);
+		return store_fail(s, rc, &e, err);
+	}
+	*out = w;
+	return CN_OK;
+}
+
+cn_code cn_store_mpu_part_commit(cn_store_writer *w, char *etag, size_t cap, cn_err *err)
+{
+	cn_store *s = w->store;
+	char tag[CAIRN_ETAG_MAX] = "";
+	cairn_error e = {0};
+	int rc = s->ops->mpu_part_commit(w->h, tag, sizeof tag, &e);
+	free(w);
+	if (rc != CAIRN_OK)
+		return store_fail(s, rc, &e, err);
+	tag[sizeof tag - 1] = '\0';
+	size_t n = strlen(tag);
+	if (n >= cap)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "ETag buffer too small");
+	memcpy(etag, tag, n + 1);
+	return CN_OK;
+}
+
+static int store_part_cmp(const void *a, const void *b)
+{
+	int x = ((const cairn_mpu_part *)a)->part_number;
+	int y = ((const cairn_mpu_part *)b)->part_number;
+	return (x > y) - (x < y);
+}
+
+cn_code cn_store_mpu_complete(cn_store *s, const char *path, const char *upload_id,
+                              const cairn_mpu_part *parts, size_t nparts, cn_err *err)
+{
+	if (!store_mpu_ok(s))
+		return store_lacks(s, "multipart uploads", err);
+	cn_code code = store_check_upload(path, upload_id, err);
+	if (code != CN_OK)
+		return code;
+	if (nparts == 0 || nparts > 10000)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "a multipart upload needs 1 to 10000 parts, got %zu", nparts);
+	/* Plugins get the parts in part_number order, each number once, so
+	 * none of them has to sort or deduplicate. */
+	cairn_mpu_part *sorted = malloc(nparts * sizeof *sorted);
+	if (!sorted)
+		return cn_err_set(err, CN_RESOURCE_EXHAUSTED, "out of memory");
+	memcpy(sorted, parts, nparts * sizeof *sorted);
+	qsort(sorted, nparts, sizeof *sorted, store_part_cmp);
+	for (size_t i = 0; i < nparts; i++) {
+		const cairn_mpu_part *p = &sorted[i];
+		const char *bad = NULL;
+		if (p->part_number < 1 || p->part_number > 10000)
+			bad = "out of range 1..10000";
+		else if (i > 0 && sorted[i - 1].part_number == p->part_number)
+			bad = "listed twice";
+		else if (!p->etag || !p->etag[0] || strlen(p->etag) >= CAIRN_ETAG_MAX)
+			bad = "without a valid ETag";
+		if (bad) {
+			code = cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "part number %d is %s",
+			                  p->part_number, bad);
+			free(sorted);
+			return code;
+		}
+	}
+	cairn_error e = {0};
+	int rc = s->ops->mpu_complete(s->h, path, upload_id, sorted, nparts, &e);
+	free(sorted);
+	return rc == CAIRN_OK ? CN_OK : store_fail(s, rc, &e, err);
+}
+
+cn_code cn_store_mpu_abort(cn_store *s, const char *path, const char *upload_id, cn_err *err)
+{
+	if (!store_mpu_ok(s))
+		return store_lacks(s, "multipart uploads", err);
+	cn_code code = store_check_upload(path, upload_id, err);
+	if (code != CN_OK)
+		return code;
+	cairn_error e = {0};
+	int rc = s->ops->mpu_abort(s->h, path, upload_id, &e);
+	return rc == CAIRN_OK ? CN_OK : store_fail(s, rc, &e, err);
+}
+
+cn_code cn_store_presign(cn_store *s, const char *path, const char *method, const char *upload_id,
+                         int part_number, int64_t expires_s, char *url, size_t cap, cn_err *err)
+{
+	if (!(s->caps & CAIRN_STORE_CAP_PRESIGN) || !s->ops->presign)
+		return store_lacks(s, "presigned URLs", err);
+	if (!store_path_ok(path, false))
+		return store_bad_path("path", path, err);
+	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "PUT") != 0))
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "presigned URLs are for GET or PUT");
+	if (expires_s < 1 || expires_s > 604800)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "presigned URL lifetime must be 1..604800 seconds");
+	if (upload_id) {
+		cn_code code = store_check_upload(path, upload_id, err);
+		if (code != CN_OK)
+			return code;
+		if (strcmp(method, "PUT") != 0 || part_number < 1 || part_number > 10000)
+			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+			                  "a part URL is a PUT of part 1..10000");
+	}
+	if (cap == 0)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "URL buffer too small");
+	cairn_error e = {0};
+	url[0] = '\0';
+	int rc = s->ops->presign(s->h, path, method, upload_id, part_number, expires_s, url, cap,
+	                         &e);
+	if (rc != CAIRN_OK)
+		return store_fail(s, rc, &e, err);
+	url[cap - 1] = '\0';
+	if (!url[0])
+		return cn_err_set(err, CN_INTERNAL_ERROR, "%s: presign returned no URL",
+		                  cn_plugin_name(s->plugin));
+	return CN_OK;
+}

@@ -112,6 +112,37 @@ cn_code cn_store_stat(cn_store *store, const char *path, cn_store_info *info, cn
  */
 cn_code cn_store_remove(cn_store *store, const char *path, bool recursive, cn_err *err);
 
+/*
+ * Multipart uploads (plugins with CAIRN_STORE_CAP_MULTIPART; others get
+ * CN_NOT_IMPLEMENTED). cn_store_mpu_create writes the upload id into
+ * upload_id (cap >= CAIRN_UPLOAD_ID_MAX). A part is written like an object:
+ * cn_store_mpu_part_begin gives a writer, fed with cn_store_put_write and
+ * ended with cn_store_mpu_part_commit (which writes the part's ETag into
+ * etag, cap >= CAIRN_ETAG_MAX, and frees the writer on success and failure)
+ * or cn_store_put_abort. part_number is 1..10000; size is the part's size in
+ * bytes. cn_store_mpu_complete publishes the object from parts (any order
+ * given; the plugin assembles by part_number). Unknown upload ids are
+ * CN_RESOURCE_DOES_NOT_EXIST.
+ */
+cn_code cn_store_mpu_create(cn_store *store, const char *path, char *upload_id, size_t cap,
+                            cn_err *err);
+cn_code cn_store_mpu_part_begin(cn_store *store, const char *path, const char *upload_id,
+                                int part_number, int64_t size, cn_store_writer **out, cn_err *err);
+cn_code cn_store_mpu_part_commit(cn_store_writer *w, char *etag, size_t cap, cn_err *err);
+cn_code cn_store_mpu_complete(cn_store *store, const char *path, const char *upload_id,
+                              const cairn_mpu_part *parts, size_t nparts, cn_err *err);
+cn_code cn_store_mpu_abort(cn_store *store, const char *path, const char *upload_id, cn_err *err);
+
+/*
+ * A URL that lets a client do method ("GET" or "PUT") on path for expires_s
+ * seconds (1..604800) without credentials; with upload_id (not NULL), the
+ * URL to PUT part part_number of that upload. Plugins without
+ * CAIRN_STORE_CAP_PRESIGN: CN_NOT_IMPLEMENTED (callers then proxy the bytes).
+ */
+cn_code cn_store_presign(cn_store *store, const char *path, const char *method,
+                         const char *upload_id, int part_number, int64_t expires_s, char *url,
+                         size_t cap, cn_err *err);
+
 /* cairn_status -> cn_code, as the table above. */
 cn_code cn_store_code_from_status(int status);
 

@@ -326,4 +326,33 @@ CN_TEST(local_store_hides_temp_files_and_blocks_in_the_way)
 	cn_plugin_registry_close(reg);
 }
 
+/* A store without the multipart and presign capabilities says so clearly
+ * (the gateway then proxies bytes itself) and the host checks arguments
+ * before any plugin sees them. */
+CN_TEST(store_mpu_and_presign_need_capabilities)
+{
+	cn_plugin_registry *reg = NULL;
+	cn_err err;
+	char dir[64], id[CAIRN_UPLOAD_ID_MAX], url[256];
+	local_test_tmpdir(dir, sizeof dir);
+	CN_CHECK_EQ_INT(cn_plugin_registry_open(&reg, CN_TEST_PLUGIN_DIR, &err), CN_OK);
+	cn_store *s = local_test_open(reg, dir);
+	if (s && !(cn_store_caps(s) & CAIRN_STORE_CAP_MULTIPART)) {
+		CN_CHECK_EQ_INT(cn_store_mpu_create(s, "a/b", id, sizeof id, &err),
+		                CN_NOT_IMPLEMENTED);
+		CN_CHECK(strstr(err.msg, "multipart") != NULL);
+		cairn_mpu_part part = {1, "etag"};
+		CN_CHECK_EQ_INT(cn_store_mpu_complete(s, "a/b", "u", &part, 1, &err),
+		                CN_NOT_IMPLEMENTED);
+	}
+	if (s && !(cn_store_caps(s) & CAIRN_STORE_CAP_PRESIGN)) {
+		CN_CHECK_EQ_INT(
+		        cn_store_presign(s, "a/b", "GET", NULL, 0, 60, url, sizeof url, &err),
+		        CN_NOT_IMPLEMENTED);
+		CN_CHECK(strstr(err.msg, "presigned") != NULL);
+	}
+	local_test_cleanup(s, dir);
+	cn_plugin_registry_close(reg);
+}
+
 CN_TEST_MAIN()
