@@ -112,16 +112,16 @@ typedef struct gcs_resp {
 typedef struct gcs_req {
 	const char *method;
 	const char *url;
-	const char *content_type;   /* NULL: none */
-	const char *content_range;  /* NULL: none */
-	const char *range;          /* NULL: none */
+	const char *content_type;  /* NULL: none */
+	const char *content_range; /* NULL: none */
+	const char *range;         /* NULL: none */
 	const cairn_http_header *extra;
 	size_t nextra;
 	const void *body;
 	size_t body_len;
-	size_t max_body;  /* response bytes kept; 0 = 4 MiB */
-	bool no_auth;     /* signed URLs, token endpoints */
-	bool no_retry;    /* not safe to send twice */
+	size_t max_body; /* response bytes kept; 0 = 4 MiB */
+	bool no_auth;    /* signed URLs, token endpoints */
+	bool no_retry;   /* not safe to send twice */
 } gcs_req;
 
 /* Runs req with the store's token, timeouts and retries (5xx, 429, network
@@ -193,8 +193,7 @@ int gcs_put_commit(cairn_store_writer *w, cairn_error *err);
 int gcs_put_commit_gen(cairn_store_writer *w, char *gen, size_t cap, cairn_error *err);
 void gcs_put_abort(cairn_store_writer *w);
 
-int gcs_mpu_create(cairn_store *s, const char *path, char *upload_id, size_t cap,
-                   cairn_error *err);
+int gcs_mpu_create(cairn_store *s, const char *path, char *upload_id, size_t cap, cairn_error *err);
 int gcs_mpu_part_begin(cairn_store *s, const char *path, const char *upload_id, int part_number,
                        int64_t size, cairn_store_writer **out, cairn_error *err);
 int gcs_mpu_part_commit(cairn_store_writer *w, char *etag, size_t cap, cairn_error *err);

@@ -24,9 +24,8 @@
 
 #define GCS_TOKEN_MARGIN_MS (5 * 60 * 1000)
 #define GCS_JWT_LIFETIME_S  3600
-#define GCS_GRANT \
-	"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
-#define GCS_MD_TOKEN_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
+#define GCS_GRANT           "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
+#define GCS_MD_TOKEN_PATH   "/computeMetadata/v1/instance/service-accounts/default/token"
 
 static void gcs_creds_free(gcs_creds *c)
 {
@@ -69,10 +68,11 @@ int gcs_creds_load_key(gcs_creds *c, const char *path, cairn_error *err)
 		int e = errno;
 		if (f)
 			fclose(f);
-		return cairn_error_set(
-		        err, f ? CAIRN_ERR_INVALID : (e == EACCES ? CAIRN_ERR_PERMISSION : CAIRN_ERR_INVALID),
-		        "service-account key file '%.300s': %s", path,
-		        f ? "not valid JSON" : strerror(e));
+		return cairn_error_set(err,
+		                       f ? CAIRN_ERR_INVALID
+		                         : (e == EACCES ? CAIRN_ERR_PERMISSION : CAIRN_ERR_INVALID),
+		                       "service-account key file '%.300s': %s", path,
+		                       f ? "not valid JSON" : strerror(e));
 	}
 	const char *type = json_string_value(json_object_get(root, "type"));
 	const char *email = json_string_value(json_object_get(root, "client_email"));
@@ -250,9 +250,8 @@ static int gcs_fetch_token(cairn_store *s, gcs_creds *c, cairn_error *err)
 	if (c->kind == GCS_AUTH_KEY) {
 		gcs_buf jwt = {0};
 		rc = gcs_jwt_assertion(host, c, host->now_ms() / 1000, &jwt, err);
-		if (rc == CAIRN_OK &&
-		    !(gcs_buf_add(&form, GCS_GRANT, strlen(GCS_GRANT)) &&
-		      gcs_pct(&form, gcs_buf_str(&jwt), false)))
+		if (rc == CAIRN_OK && !(gcs_buf_add(&form, GCS_GRANT, strlen(GCS_GRANT)) &&
+		                        gcs_pct(&form, gcs_buf_str(&jwt), false)))
 			rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
 		gcs_buf_free(&jwt);
 		hdrs[0] = (cairn_http_header){"Content-Type", "application/x-www-form-urlencoded"};

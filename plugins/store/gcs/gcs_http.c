@@ -272,10 +272,11 @@ int gcs_call(cairn_store *s, const gcs_req *req, gcs_resp *resp, cairn_error *er
 			attempt--;
 			continue;
 		}
-		if (req->no_retry || !gcs_retryable(rc, resp->status) || attempt + 1 == GCS_ATTEMPTS)
+		if (req->no_retry || !gcs_retryable(rc, resp->status) ||
+		    attempt + 1 == GCS_ATTEMPTS)
 			break;
-		s->host->log(CAIRN_LOG_WARN, "STORE-GCS-RETRY", "gcs: %s on bucket %s: %s, retrying",
-		             req->method, s->bucket,
+		s->host->log(CAIRN_LOG_WARN, "STORE-GCS-RETRY",
+		             "gcs: %s on bucket %s: %s, retrying", req->method, s->bucket,
 		             rc != CAIRN_OK ? (err ? err->message : "failed") : "server error");
 		gcs_sleep_ms(200LL << attempt);
 	}

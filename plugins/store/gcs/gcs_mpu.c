@@ -81,16 +81,15 @@ static int gcs_mpu_check(cairn_store *s, const char *path, const char *id, cairn
 	else if (rc == CAIRN_OK && resp.status != 200)
 		rc = gcs_fail_reply(&resp, "read upload record", id, err);
 	else if (rc == CAIRN_OK && strcmp(gcs_buf_str(&resp.body), path) != 0)
-		rc = cairn_error_set(err, CAIRN_ERR_NOT_FOUND, "no multipart upload %s for '%.300s'",
-		                     id, path);
+		rc = cairn_error_set(err, CAIRN_ERR_NOT_FOUND,
+		                     "no multipart upload %s for '%.300s'", id, path);
 	gcs_resp_free(&resp);
 	gcs_buf_free(&url);
 	free(name);
 	return rc;
 }
 
-int gcs_mpu_create(cairn_store *s, const char *path, char *upload_id, size_t cap,
-                   cairn_error *err)
+int gcs_mpu_create(cairn_store *s, const char *path, char *upload_id, size_t cap, cairn_error *err)
 {
 	if (!gcs_path_ok(path, false))
 		return gcs_bad_path(err, path);
@@ -245,7 +244,8 @@ int gcs_mpu_complete(cairn_store *s, const char *path, const char *upload_id,
 		/* Our ETags are generations; a client that uploaded through a
 		 * presigned URL reports Google's MD5 ETag, which pins nothing. */
 		const char *e = sorted[n].etag;
-		if (e && e[0] && strlen(e) < sizeof src[n].gen && strspn(e, "0123456789") == strlen(e))
+		if (e && e[0] && strlen(e) < sizeof src[n].gen &&
+		    strspn(e, "0123456789") == strlen(e))
 			memcpy(src[n].gen, e, strlen(e) + 1);
 		if (rc != CAIRN_OK) {
 			n++;
@@ -270,9 +270,10 @@ int gcs_mpu_complete(cairn_store *s, const char *path, const char *upload_id,
 			next[g].name = gcs_mpu_name(s, upload_id, leaf);
 			size_t from = g * GCS_COMPOSE_MAX;
 			size_t cnt = n - from < GCS_COMPOSE_MAX ? n - from : GCS_COMPOSE_MAX;
-			rc = next[g].name ? gcs_compose(s, src + from, cnt, next[g].name, next[g].gen,
-			                                sizeof next[g].gen, err)
-			                  : cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
+			rc = next[g].name
+			             ? gcs_compose(s, src + from, cnt, next[g].name, next[g].gen,
+			                           sizeof next[g].gen, err)
+			             : cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
 		}
 		gcs_srcs_free(src, n);
 		src = next;
@@ -289,9 +290,10 @@ int gcs_mpu_complete(cairn_store *s, const char *path, const char *upload_id,
 		int removed = 0;
 		cairn_error e = {0};
 		if (!dir || gcs_delete_prefix(s, dir, &removed, &e) != CAIRN_OK)
-			s->host->log(CAIRN_LOG_WARN, "STORE-GCS-MPU-CLEANUP",
-			             "gcs: upload %s completed but its parts were not all deleted: %s",
-			             upload_id, e.message);
+			s->host->log(
+			        CAIRN_LOG_WARN, "STORE-GCS-MPU-CLEANUP",
+			        "gcs: upload %s completed but its parts were not all deleted: %s",
+			        upload_id, e.message);
 		free(dir);
 	}
 	return rc;

@@ -161,8 +161,8 @@ static int gcs_open(const char *root_uri, const cairn_host_api *host, void *plug
 	int64_t chunk = gcs_setting_int(host, "store.gcs.upload_chunk_bytes", 8 << 20,
 	                                GCS_CHUNK_QUANTUM, 1LL << 30);
 	s->upload_chunk = (size_t)(chunk / GCS_CHUNK_QUANTUM * GCS_CHUNK_QUANTUM);
-	s->read_chunk =
-	        (size_t)gcs_setting_int(host, "store.gcs.read_chunk_bytes", 8 << 20, 4096, 1LL << 30);
+	s->read_chunk = (size_t)gcs_setting_int(host, "store.gcs.read_chunk_bytes", 8 << 20, 4096,
+	                                        1LL << 30);
 	s->ca_file = host->config_get("store.gcs.ca_file");
 	int rc = gcs_creds_get(plugin_state, host, &s->creds, err);
 	if (rc != CAIRN_OK) {

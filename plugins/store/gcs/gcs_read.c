@@ -93,7 +93,8 @@ static int gcs_fetch(cairn_store_reader *r, int64_t from, int64_t to, bool first
 	if (first) {
 		snprintf(r->generation, sizeof r->generation, "%s", r->chunk.generation);
 		long long a = 0, b = 0, t = -1;
-		if (st == 206 && sscanf(r->chunk.content_range, "bytes %lld-%lld/%lld", &a, &b, &t) == 3 &&
+		if (st == 206 &&
+		    sscanf(r->chunk.content_range, "bytes %lld-%lld/%lld", &a, &b, &t) == 3 &&
 		    a == from) {
 			*total = t;
 		} else if (st == 200) {
@@ -105,13 +106,15 @@ static int gcs_fetch(cairn_store_reader *r, int64_t from, int64_t to, bool first
 			                       "read '%.300s': bad Content-Range '%.60s'", r->name,
 			                       r->chunk.content_range);
 		}
-		if (!r->generation[0] || strspn(r->generation, "0123456789") != strlen(r->generation))
+		if (!r->generation[0] ||
+		    strspn(r->generation, "0123456789") != strlen(r->generation))
 			return cairn_error_set(err, CAIRN_ERR_IO,
 			                       "read '%.300s': reply has no x-goog-generation",
 			                       r->name);
 	} else if ((int64_t)r->chunk.body.len != to - from) {
-		return cairn_error_set(err, CAIRN_ERR_IO, "read '%.300s': short chunk (%zu of %lld)",
-		                       r->name, r->chunk.body.len, (long long)(to - from));
+		return cairn_error_set(err, CAIRN_ERR_IO,
+		                       "read '%.300s': short chunk (%zu of %lld)", r->name,
+		                       r->chunk.body.len, (long long)(to - from));
 	}
 	return CAIRN_OK;
 }
@@ -131,8 +134,8 @@ int gcs_get_open(cairn_store *s, const char *path, int64_t offset, int64_t lengt
 	r->s = s;
 	int64_t size = 0, mtime = 0;
 	int rc;
-	int64_t want = length < 0 || (uint64_t)length > s->read_chunk ? (int64_t)s->read_chunk
-	                                                                : length;
+	int64_t want =
+	        length < 0 || (uint64_t)length > s->read_chunk ? (int64_t)s->read_chunk : length;
 	if (want > 0) {
 		rc = gcs_fetch(r, offset, offset + want, true, &size, err);
 		if (rc == CAIRN_OK) {
@@ -212,8 +215,7 @@ static int gcs_list_page(cairn_store *s, const char *prefix, bool delim, const c
 	          GCS_LIT(&url, "/storage/v1/b/") && gcs_pct(&url, s->bucket, false) &&
 	          GCS_LIT(&url, "/o?prefix=") && gcs_pct(&url, prefix, false) &&
 	          gcs_buf_add(&url, num, strlen(num)) && GCS_LIT(&url, "&fields=") &&
-	          gcs_pct(&url, fields, false) &&
-	          (!delim || GCS_LIT(&url, "&delimiter=%2F")) &&
+	          gcs_pct(&url, fields, false) && (!delim || GCS_LIT(&url, "&delimiter=%2F")) &&
 	          (!page_token || !page_token[0] ||
 	           (GCS_LIT(&url, "&pageToken=") && gcs_pct(&url, page_token, false)));
 	if (!ok) {
@@ -275,7 +277,8 @@ int gcs_list(cairn_store *s, const char *dir, const char *page_token, size_t max
 		while (rc == CAIRN_OK && (i < ni || j < nj)) {
 			json_t *it = i < ni ? json_array_get(items, i) : NULL;
 			const char *iname = json_string_value(json_object_get(it, "name"));
-			const char *pname = j < nj ? json_string_value(json_array_get(prefixes, j)) : NULL;
+			const char *pname =
+			        j < nj ? json_string_value(json_array_get(prefixes, j)) : NULL;
 			bool take_dir = pname && (!it || !iname || strcmp(pname, iname) < 0);
 			const char *full = take_dir ? pname : iname;
 			take_dir ? j++ : i++;
@@ -355,7 +358,8 @@ int gcs_stat(cairn_store *s, const char *path, cairn_object_info *info, cairn_er
 		if (rc == CAIRN_OK && any)
 			info->is_dir = 1;
 		else if (rc == CAIRN_OK)
-			rc = cairn_error_set(err, CAIRN_ERR_NOT_FOUND, "no artifact at '%.300s'", path);
+			rc = cairn_error_set(err, CAIRN_ERR_NOT_FOUND, "no artifact at '%.300s'",
+			                     path);
 	}
 	free(name);
 	free(dir);
@@ -395,7 +399,8 @@ int gcs_delete_prefix(cairn_store *s, const char *name_prefix, int *count, cairn
 			break;
 		json_t *items = json_object_get(root, "items");
 		for (size_t i = 0; rc == CAIRN_OK && i < json_array_size(items); i++) {
-			const char *n = json_string_value(json_object_get(json_array_get(items, i), "name"));
+			const char *n = json_string_value(
+			        json_object_get(json_array_get(items, i), "name"));
 			if (!n)
 				continue;
 			rc = gcs_delete_object(s, n, err);
@@ -434,7 +439,8 @@ int gcs_remove(cairn_store *s, const char *path, int recursive, cairn_error *err
 	} else {
 		rc = gcs_delete_object(s, name, err);
 		bool any = false;
-		if (rc == CAIRN_ERR_NOT_FOUND && gcs_any_under(s, dir, &any, NULL) == CAIRN_OK && any)
+		if (rc == CAIRN_ERR_NOT_FOUND && gcs_any_under(s, dir, &any, NULL) == CAIRN_OK &&
+		    any)
 			rc = cairn_error_set(err, CAIRN_ERR_INVALID,
 			                     "'%.300s' is a directory with contents; remove it "
 			                     "recursively",

@@ -57,23 +57,20 @@ int gcs_sign_url(cairn_store *s, const char *method, const char *name, int64_t e
 	gcs_buf path = {0}, query = {0}, cred = {0}, creq = {0}, sts = {0};
 	char num[32];
 	snprintf(num, sizeof num, "%lld", (long long)expires_s);
-	bool ok = GCS_LIT(&path, "/") && gcs_pct(&path, s->bucket, false) &&
-	          GCS_LIT(&path, "/") && gcs_pct(&path, name, true) &&
+	bool ok = GCS_LIT(&path, "/") && gcs_pct(&path, s->bucket, false) && GCS_LIT(&path, "/") &&
+	          gcs_pct(&path, name, true) &&
 	          gcs_buf_add(&cred, c->client_email, strlen(c->client_email)) &&
 	          GCS_LIT(&cred, "/") && gcs_buf_add(&cred, scope, strlen(scope)) &&
 	          GCS_LIT(&query, "X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=") &&
-	          gcs_pct(&query, gcs_buf_str(&cred), false) &&
-	          GCS_LIT(&query, "&X-Goog-Date=") &&
+	          gcs_pct(&query, gcs_buf_str(&cred), false) && GCS_LIT(&query, "&X-Goog-Date=") &&
 	          gcs_buf_add(&query, stamp, strlen(stamp)) &&
-	          GCS_LIT(&query, "&X-Goog-Expires=") &&
-	          gcs_buf_add(&query, num, strlen(num)) &&
+	          GCS_LIT(&query, "&X-Goog-Expires=") && gcs_buf_add(&query, num, strlen(num)) &&
 	          GCS_LIT(&query, "&X-Goog-SignedHeaders=host");
 	/* The canonical request. */
 	ok = ok && gcs_buf_add(&creq, method, strlen(method)) && GCS_LIT(&creq, "\n") &&
 	     gcs_buf_add(&creq, path.p, path.len) && GCS_LIT(&creq, "\n") &&
 	     gcs_buf_add(&creq, query.p, query.len) && GCS_LIT(&creq, "\nhost:") &&
-	     gcs_buf_add(&creq, host, hlen) &&
-	     GCS_LIT(&creq, "\n\nhost\nUNSIGNED-PAYLOAD");
+	     gcs_buf_add(&creq, host, hlen) && GCS_LIT(&creq, "\n\nhost\nUNSIGNED-PAYLOAD");
 	uint8_t digest[32];
 	char hex[2 * 512 + 1];
 	if (ok) {
@@ -88,14 +85,13 @@ int gcs_sign_url(cairn_store *s, const char *method, const char *name, int64_t e
 	uint8_t sig[512];
 	size_t sig_len = 0;
 	if (rc == CAIRN_OK)
-		rc = s->host->rsa_sha256_sign(c->private_key, strlen(c->private_key), sts.p, sts.len,
-		                              sig, sizeof sig, &sig_len, err);
+		rc = s->host->rsa_sha256_sign(c->private_key, strlen(c->private_key), sts.p,
+		                              sts.len, sig, sizeof sig, &sig_len, err);
 	if (rc == CAIRN_OK) {
 		gcs_hex(sig, sig_len, hex);
 		ok = gcs_buf_add(url, s->endpoint, strlen(s->endpoint)) &&
 		     gcs_buf_add(url, path.p, path.len) && GCS_LIT(url, "?") &&
-		     gcs_buf_add(url, query.p, query.len) &&
-		     GCS_LIT(url, "&X-Goog-Signature=") &&
+		     gcs_buf_add(url, query.p, query.len) && GCS_LIT(url, "&X-Goog-Signature=") &&
 		     gcs_buf_add(url, hex, 2 * sig_len) &&
 		     (!canonical || gcs_buf_add(canonical, creq.p, creq.len));
 		if (!ok)
@@ -129,11 +125,11 @@ int gcs_presign(cairn_store *s, const char *path, const char *method, const char
 		free(n);
 	}
 	if (rc == CAIRN_OK)
-		rc = gcs_sign_url(s, method, name.p, expires_s, s->host->now_ms() / 1000, &out, NULL,
-		                  err);
+		rc = gcs_sign_url(s, method, name.p, expires_s, s->host->now_ms() / 1000, &out,
+		                  NULL, err);
 	if (rc == CAIRN_OK && out.len >= cap)
-		rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "signed URL (%zu bytes) does not fit",
-		                     out.len);
+		rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY,
+		                     "signed URL (%zu bytes) does not fit", out.len);
 	if (rc == CAIRN_OK)
 		memcpy(url, out.p, out.len + 1);
 	gcs_buf_free(&name);

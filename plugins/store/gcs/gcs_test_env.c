@@ -61,8 +61,8 @@ char *gcs_test_read_file(const char *path, size_t *len)
 	return buf;
 }
 
-bool gcs_test_openssl_verify(const gcs_test_env *env, const void *data, size_t len,
-                             const void *sig, size_t sig_len)
+bool gcs_test_openssl_verify(const gcs_test_env *env, const void *data, size_t len, const void *sig,
+                             size_t sig_len)
 {
 	char dpath[128], spath[128];
 	snprintf(dpath, sizeof dpath, "%s/verify.data", env->dir);
@@ -79,12 +79,12 @@ static bool gcs_test_write_sa(const gcs_test_env *env, const char *path, const c
 	char *pem = gcs_test_read_file(key_path, NULL);
 	char token_uri[128];
 	snprintf(token_uri, sizeof token_uri, "%s/token", env->endpoint);
-	json_t *sa = pem ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type",
-	                             "service_account", "project_id", "cairn-project",
-	                             "private_key_id", "0123456789abcdef", "private_key", pem,
-	                             "client_email", GCS_TEST_EMAIL, "client_id", "1234567890",
-	                             "token_uri", token_uri)
-	                 : NULL;
+	json_t *sa =
+	        pem ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "service_account",
+	                        "project_id", "cairn-project", "private_key_id", "0123456789abcdef",
+	                        "private_key", pem, "client_email", GCS_TEST_EMAIL, "client_id",
+	                        "1234567890", "token_uri", token_uri)
+	            : NULL;
 	bool ok = sa && json_dump_file(sa, path, JSON_INDENT(2)) == 0;
 	json_decref(sa);
 	free(pem);

@@ -40,7 +40,7 @@ bool gcs_test_write_file(const char *path, const void *data, size_t len);
 /* Reads a whole file into a new NUL-terminated buffer. */
 char *gcs_test_read_file(const char *path, size_t *len);
 /* True when `openssl dgst -sha256 -verify pub` accepts sig over data. */
-bool gcs_test_openssl_verify(const gcs_test_env *env, const void *data, size_t len,
-                             const void *sig, size_t sig_len);
+bool gcs_test_openssl_verify(const gcs_test_env *env, const void *data, size_t len, const void *sig,
+                             size_t sig_len);
 
 #endif

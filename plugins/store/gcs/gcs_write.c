@@ -23,8 +23,8 @@ struct cairn_store_writer {
 	cairn_store *s;
 	char *name;
 	uint8_t *buf;
-	size_t len;   /* bytes in buf, which start at object offset sent */
-	int64_t sent; /* bytes the server has persisted */
+	size_t len;    /* bytes in buf, which start at object offset sent */
+	int64_t sent;  /* bytes the server has persisted */
 	char *session; /* the resumable session URI, once there is one */
 };
 
@@ -87,8 +87,8 @@ static int gcs_reply_generation(cairn_store_writer *w, const gcs_resp *resp, cha
 	else if (json_is_integer(g))
 		snprintf(gen, cap, "%lld", (long long)json_integer_value(g));
 	else
-		rc = cairn_error_set(err, CAIRN_ERR_IO, "upload of '%.300s': reply has no generation",
-		                     w->name);
+		rc = cairn_error_set(err, CAIRN_ERR_IO,
+		                     "upload of '%.300s': reply has no generation", w->name);
 	json_decref(root);
 	return rc;
 }
@@ -192,8 +192,8 @@ static int gcs_send(cairn_store_writer *w, bool final, char *gen, size_t gen_cap
 		if (took > 0 && !final)
 			return CAIRN_OK;
 		if (took == 0 && ++stalls == 3)
-			return cairn_error_set(err, CAIRN_ERR_IO, "upload of '%.300s' makes no progress",
-			                       w->name);
+			return cairn_error_set(err, CAIRN_ERR_IO,
+			                       "upload of '%.300s' makes no progress", w->name);
 	}
 }
 

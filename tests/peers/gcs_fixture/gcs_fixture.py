@@ -35,6 +35,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import re
 import secrets
 import signal
@@ -117,7 +118,6 @@ class State:
         self.key = load_public_key(open(args.public_key).read())
         self.email = args.client_email
         self.gen = time.time_ns() // 1000
-        self.requests = 0
 
     def next_gen(self):
         self.gen += 1
@@ -165,8 +165,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gcs-fixture"
 
-    def log_message(self, fmt, *args):  # quiet; failures show in the test
-        pass
+    def log_message(self, fmt, *args):  # quiet unless GCS_FIXTURE_LOG is set
+        if os.environ.get("GCS_FIXTURE_LOG"):
+            sys.stderr.write("gcs-fixture: " + (fmt % args) + "\n")
 
     @property
     def st(self):
@@ -175,8 +176,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing ----------------------------------------------------------
 
     def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        return self._body
 
     def send(self, code, body=b"", ctype="application/json; charset=UTF-8", headers=None):
         if isinstance(body, (dict, list)):
@@ -198,7 +198,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send(r.code, body, headers=r.headers)
 
     def dispatch(self):
-        self.st.requests += 1
+        # The whole body first: a reply sent before reading it would leave
+        # its bytes on a kept-alive connection as the start of the next request.
+        n = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(n) if n else b""
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
         raw = u.path
