@@ -366,6 +366,31 @@ static void az_case_abfss(cn_plugin_registry *reg, const azurite *z)
 	cn_store_close(w);
 }
 
+/* Credentials and endpoint from AZURE_STORAGE_CONNECTION_STRING alone, as
+ * MLflow's users set it. */
+static void az_case_connection_string(cn_plugin_registry *reg, const azurite *z)
+{
+	az_test_settings(z, "");
+	az_test_set("store.azure.endpoint", "");
+	char cs[512];
+	snprintf(cs, sizeof cs,
+	         "DefaultEndpointsProtocol=http;AccountName=" DEV_ACCOUNT ";AccountKey=" DEV_KEY
+	         ";BlobEndpoint=%s;",
+	         z->endpoint);
+	setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1);
+	cn_store *s = az_test_open(reg, WASBS_ROOT "/cs");
+	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	cn_err err;
+	uint8_t got[16];
+	if (s) {
+		CN_CHECK_EQ_INT(cn_store_put_bytes(s, "f.txt", "from env", 8, &err), CN_OK);
+		CN_CHECK_EQ_INT(az_test_read(s, "f.txt", got, sizeof got), 8);
+		CN_CHECK(memcmp(got, "from env", 8) == 0);
+		CN_CHECK_EQ_INT(cn_store_remove(s, "", true, &err), CN_OK);
+		cn_store_close(s);
+	}
+}
+
 static void az_case_multipart(cn_plugin_registry *reg, const azurite *z)
 {
 	az_test_settings(z, DEV_KEY);
@@ -704,6 +729,7 @@ CN_TEST(azure_store_against_azurite)
 	if (reg) {
 		az_case_conformance(reg, &z);
 		az_case_abfss(reg, &z);
+		az_case_connection_string(reg, &z);
 		az_case_multipart(reg, &z);
 		az_case_staged_race(reg, &z);
 		az_case_presign(reg, &z);
