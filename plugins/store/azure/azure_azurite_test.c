@@ -348,6 +348,19 @@ static void az_case_conformance(cn_plugin_registry *reg, const azurite *z)
 	cn_store_close(s);
 }
 
+typedef struct az_test_names {
+	int n;
+	char first[256];
+} az_test_names;
+
+static int az_test_names_cb(void *arg, const cairn_list_entry *e)
+{
+	az_test_names *l = arg;
+	if (l->n++ == 0)
+		snprintf(l->first, sizeof l->first, "%s", e->path);
+	return 0;
+}
+
 /* abfss:// names the same blobs as wasbs:// through the Blob endpoint. */
 static void az_case_abfss(cn_plugin_registry *reg, const azurite *z)
 {
@@ -360,10 +373,49 @@ static void az_case_abfss(cn_plugin_registry *reg, const azurite *z)
 		CN_CHECK_EQ_INT(cn_store_put_bytes(a, "d/x.txt", "via abfss", 9, &err), CN_OK);
 		CN_CHECK_EQ_INT(az_test_read(w, "d/x.txt", got, sizeof got), 9);
 		CN_CHECK(memcmp(got, "via abfss", 9) == 0);
+		/* Names that need escaping in URLs and in the signed resource. */
+		static const char odd[] = "odd/\xC3\xBC +%&=?#;'!@$,(x)[y]~.txt";
+		CN_CHECK_EQ_INT(cn_store_put_bytes(w, odd, "odd", 3, &err), CN_OK);
+		CN_CHECK_EQ_INT(az_test_read(a, odd, got, sizeof got), 3);
+		az_test_names names = {0};
+		char tok[CAIRN_PAGE_TOKEN_MAX];
+		CN_CHECK_EQ_INT(cn_store_list(a, "odd", NULL, 0, az_test_names_cb, &names, tok,
+		                              sizeof tok, &err),
+		                CN_OK);
+		CN_CHECK_EQ_INT(names.n, 1);
+		CN_CHECK_STR(names.first, odd);
+		cn_store_info info;
+		CN_CHECK_EQ_INT(cn_store_stat(a, odd, &info, &err), CN_OK);
+		CN_CHECK_EQ_INT(cn_store_remove(a, odd, false, &err), CN_OK);
 		CN_CHECK_EQ_INT(cn_store_remove(w, "", true, &err), CN_OK);
 	}
 	cn_store_close(a);
 	cn_store_close(w);
+}
+
+/* Credentials and endpoint from AZURE_STORAGE_CONNECTION_STRING alone, as
+ * MLflow's users set it. */
+static void az_case_connection_string(cn_plugin_registry *reg, const azurite *z)
+{
+	az_test_settings(z, "");
+	az_test_set("store.azure.endpoint", "");
+	char cs[512];
+	snprintf(cs, sizeof cs,
+	         "DefaultEndpointsProtocol=http;AccountName=" DEV_ACCOUNT ";AccountKey=" DEV_KEY
+	         ";BlobEndpoint=%s;",
+	         z->endpoint);
+	setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1);
+	cn_store *s = az_test_open(reg, WASBS_ROOT "/cs");
+	unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+	cn_err err;
+	uint8_t got[16];
+	if (s) {
+		CN_CHECK_EQ_INT(cn_store_put_bytes(s, "f.txt", "from env", 8, &err), CN_OK);
+		CN_CHECK_EQ_INT(az_test_read(s, "f.txt", got, sizeof got), 8);
+		CN_CHECK(memcmp(got, "from env", 8) == 0);
+		CN_CHECK_EQ_INT(cn_store_remove(s, "", true, &err), CN_OK);
+		cn_store_close(s);
+	}
 }
 
 static void az_case_multipart(cn_plugin_registry *reg, const azurite *z)
@@ -704,6 +756,7 @@ CN_TEST(azure_store_against_azurite)
 	if (reg) {
 		az_case_conformance(reg, &z);
 		az_case_abfss(reg, &z);
+		az_case_connection_string(reg, &z);
 		az_case_multipart(reg, &z);
 		az_case_staged_race(reg, &z);
 		az_case_presign(reg, &z);
