@@ -3,7 +3,9 @@
 (gone from disk), names (free again) -- with each of its options, while live
 runs stay untouched; errors for ids that are not deleted or not old enough."""
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 
 import harness
@@ -232,6 +234,39 @@ def test_gc_older_than():
         srv.cleanup()
 
 
+def test_gc_direct_location():
+    """An experiment whose artifacts live at a location of its own (not
+    proxied): the purged run's folder goes, its neighbours stay."""
+    srv = Server().start()
+    loc = tempfile.mkdtemp(prefix="cairn-gc-loc-")
+    try:
+        c = srv.client()
+        for uri in (loc, "file://" + loc):
+            name = "direct-%d" % len(uri)
+            r = c.post("experiments/create", {"name": name, "artifact_location": uri})
+            check(r.status == 200, r)
+            exp = r.json()["experiment_id"]
+            dead, live = new_run(c, exp), new_run(c, exp)
+            for rid in (dead, live):
+                check(info_of(c, rid)["artifact_uri"] == "%s/%s/artifacts" % (uri, rid),
+                      info_of(c, rid))
+                os.makedirs(os.path.join(loc, rid, "artifacts", "d"))
+                with open(os.path.join(loc, rid, "artifacts", "d", "f.txt"), "w") as f:
+                    f.write("x")
+            with open(os.path.join(loc, "neighbour.txt"), "w") as f:
+                f.write("keep")
+            check(c.post("runs/delete", {"run_id": dead}).status == 200)
+            rc, out, err = gc(srv, "--run-ids", dead)
+            check(rc == 0 and "purged 1 of 1 runs" in out, (rc, out, err))
+            check(not os.path.exists(os.path.join(loc, dead)), os.listdir(loc))
+            check(os.path.exists(os.path.join(loc, live, "artifacts", "d", "f.txt")),
+                  os.listdir(loc))
+            check(open(os.path.join(loc, "neighbour.txt")).read() == "keep")
+    finally:
+        srv.cleanup()
+        shutil.rmtree(loc, ignore_errors=True)
+
+
 def test_gc_routes_errors():
     """The service's own checks, over HTTP: purges refuse live runs and
     experiments and change nothing."""
@@ -273,4 +308,5 @@ def test_gc_no_server():
 
 if __name__ == "__main__":
     run_tests([test_gc_everything_deleted, test_gc_run_ids, test_gc_experiment_ids,
-               test_gc_older_than, test_gc_routes_errors, test_gc_no_server])
+               test_gc_older_than, test_gc_direct_location, test_gc_routes_errors,
+               test_gc_no_server])
