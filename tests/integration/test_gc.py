@@ -3,7 +3,9 @@
 (gone from disk), names (free again) -- with each of its options, while live
 runs stay untouched; errors for ids that are not deleted or not old enough."""
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 
 import harness
@@ -197,24 +199,12 @@ def test_gc_older_than():
         dirs = {r: run_dir(srv, info_of(c, r)) for r in (old, new)}
         check(c.post("runs/delete", {"run_id": old}).status == 200)
         check(c.post("experiments/delete", {"experiment_id": e_old}).status == 200)
-        time.sleep(1.3)
+        time.sleep(2.5)
         check(c.post("runs/delete", {"run_id": new}).status == 200)
         check(c.post("experiments/delete", {"experiment_id": e_new}).status == 200)
-
-        # Bad durations are refused before anything is asked.
-        for bad in ("1x", "1s1d", "d", "1h1h"):
-            rc, out, err = gc(srv, "--older-than", bad)
-            check(rc == 2 and "Could not parse any time information" in err, (bad, rc, err))
-        # Named but too young: errors.
-        rc, out, err = gc(srv, "--older-than", "1s", "--run-ids", new)
-        check(rc == 1 and "is not older than the required age" in err, (rc, out, err))
-        rc, out, err = gc(srv, "--older-than", "1s", "--experiment-ids", e_new)
-        check(rc == 1 and "are not older than the required age" in err, (rc, out, err))
-        # Nothing is an hour old.
-        rc, out, err = gc(srv, "--older-than", "0.5d1h")
-        check(rc == 0 and "purged 0 of 0 runs and 0 of 0 experiments" in out, (rc, out, err))
-
-        rc, out, err = gc(srv, "--older-than", "1s")
+        # Right away (the new ones are well under 2 s old even under the
+        # sanitizers): only what was deleted 2.5 s ago goes.
+        rc, out, err = gc(srv, "--older-than", "2s")
         check(rc == 0 and "purged 1 of 1 runs and 1 of 1 experiments" in out, (rc, out, err))
         check_purged_run(c, srv, old, dirs[old])
         expect_error(c.get("experiments/get", {"experiment_id": e_old}), 404,
@@ -222,13 +212,59 @@ def test_gc_older_than():
         check_live_run(c, srv, new, dirs[new], "deleted")
         r = c.get("experiments/get", {"experiment_id": e_new})
         check(r.status == 200 and r.json()["experiment"]["lifecycle_stage"] == "deleted", r)
-        # A restore clears the deletion time: deleted again, it is young again.
+
+        # Bad durations are refused before anything is asked.
+        for bad in ("1x", "1s1d", "d", "1h1h"):
+            rc, out, err = gc(srv, "--older-than", bad)
+            check(rc == 2 and "Could not parse any time information" in err, (bad, rc, err))
+        # Named but too young: errors. Nothing is an hour old.
+        rc, out, err = gc(srv, "--older-than", "1h", "--run-ids", new)
+        check(rc == 1 and "is not older than the required age" in err, (rc, out, err))
+        rc, out, err = gc(srv, "--older-than", "0.5d1h", "--experiment-ids", e_new)
+        check(rc == 1 and "are not older than the required age" in err, (rc, out, err))
+        rc, out, err = gc(srv, "--older-than", "0.5d1h")
+        check(rc == 0 and "purged 0 of 0 runs and 0 of 0 experiments" in out, (rc, out, err))
+        check_live_run(c, srv, new, dirs[new], "deleted")
+        # Restored and deleted again, it counts from the new deletion.
         check(c.post("runs/restore", {"run_id": new}).status == 200)
         check(c.post("runs/delete", {"run_id": new}).status == 200)
-        rc, out, err = gc(srv, "--older-than", "1s", "--run-ids", new)
+        rc, out, err = gc(srv, "--older-than", "1h", "--run-ids", new)
         check(rc == 1 and "is not older than the required age" in err, (rc, out, err))
     finally:
         srv.cleanup()
+
+
+def test_gc_direct_location():
+    """An experiment whose artifacts live at a location of its own (not
+    proxied): the purged run's folder goes, its neighbours stay."""
+    srv = Server().start()
+    loc = tempfile.mkdtemp(prefix="cairn-gc-loc-")
+    try:
+        c = srv.client()
+        for uri in (loc, "file://" + loc):
+            name = "direct-%d" % len(uri)
+            r = c.post("experiments/create", {"name": name, "artifact_location": uri})
+            check(r.status == 200, r)
+            exp = r.json()["experiment_id"]
+            dead, live = new_run(c, exp), new_run(c, exp)
+            for rid in (dead, live):
+                check(info_of(c, rid)["artifact_uri"] == "%s/%s/artifacts" % (uri, rid),
+                      info_of(c, rid))
+                os.makedirs(os.path.join(loc, rid, "artifacts", "d"))
+                with open(os.path.join(loc, rid, "artifacts", "d", "f.txt"), "w") as f:
+                    f.write("x")
+            with open(os.path.join(loc, "neighbour.txt"), "w") as f:
+                f.write("keep")
+            check(c.post("runs/delete", {"run_id": dead}).status == 200)
+            rc, out, err = gc(srv, "--run-ids", dead)
+            check(rc == 0 and "purged 1 of 1 runs" in out, (rc, out, err))
+            check(not os.path.exists(os.path.join(loc, dead)), os.listdir(loc))
+            check(os.path.exists(os.path.join(loc, live, "artifacts", "d", "f.txt")),
+                  os.listdir(loc))
+            check(open(os.path.join(loc, "neighbour.txt")).read() == "keep")
+    finally:
+        srv.cleanup()
+        shutil.rmtree(loc, ignore_errors=True)
 
 
 def test_gc_routes_errors():
@@ -272,4 +308,5 @@ def test_gc_no_server():
 
 if __name__ == "__main__":
     run_tests([test_gc_everything_deleted, test_gc_run_ids, test_gc_experiment_ids,
-               test_gc_older_than, test_gc_routes_errors, test_gc_no_server])
+               test_gc_older_than, test_gc_direct_location, test_gc_routes_errors,
+               test_gc_no_server])
