@@ -77,6 +77,13 @@ def test_crud():
                      "'experiment_id'")
         expect_error(c.post("logged-models", {"experiment_id": "987654"}), 404,
                      "RESOURCE_DOES_NOT_EXIST", "No Experiment with id=987654 exists")
+        gone = new_exp(c, "lm-gone")
+        check(c.post("experiments/delete", {"experiment_id": gone}).status == 200)
+        expect_error(c.post("logged-models", {"experiment_id": gone}), 400,
+                     "INVALID_PARAMETER_VALUE", "must be in the 'active' state")
+        expect_error(c.post("logged-models", {"experiment_id": eid, "params": [
+            {"key": "p", "value": "1"}, {"key": "p", "value": "2"}]}), 400,
+                     "INVALID_PARAMETER_VALUE", "Changing param values is not allowed")
 
         # get, also through the UI's alias.
         check(get(c, mid) == m, get(c, mid))
@@ -201,9 +208,12 @@ def test_metrics_and_search():
         check(t["run_id"] == rid and t["model_id"] == a, t)
         mb = metrics_of(c, b)
         check(mb[("loss", None, None)]["value"] == 0.1, mb)
+        # A model id that names no model: the run keeps the point, nothing fails.
+        log_metric(c, rid, "m-" + "5" * 32, "acc", 0.1)
+        log_metric(c, rid, "not-a-model-id", "acc", 0.1)
         # The run keeps the points too.
         hist = ok(c.get("metrics/get-history", {"run_id": rid, "metric_key": "acc"}))["metrics"]
-        check(len(hist) == 6, hist)
+        check(len(hist) == 8, hist)
 
         both = [e1, e2]
         check(sorted(ids(search(c, {"experiment_ids": both}))) == sorted([a, b, x]))
