@@ -206,14 +206,20 @@ def test_metrics_and_search():
         t = ma[("acc", "train", "d1")]
         check(t["value"] == 0.7 and t["step"] == 2 and t["timestamp"] == 2000, t)
         check(t["run_id"] == rid and t["model_id"] == a, t)
+        # A long history: the model shows its latest point, by (timestamp, step).
+        ok(c.post("runs/log-batch", {"run_id": rid, "metrics": [
+            {"key": "hist", "value": float(i), "timestamp": 5000 + i // 2, "step": i % 2,
+             "model_id": b} for i in range(1000)]}))
         mb = metrics_of(c, b)
+        h = mb[("hist", None, None)]
+        check(h["value"] == 999.0 and h["timestamp"] == 5499 and h["step"] == 1, h)
         check(mb[("loss", None, None)]["value"] == 0.1, mb)
         # A model id that names no model: the run keeps the point, nothing fails.
         log_metric(c, rid, "m-" + "5" * 32, "acc", 0.1)
         log_metric(c, rid, "not-a-model-id", "acc", 0.1)
         # The run keeps the points too.
         hist = ok(c.get("metrics/get-history", {"run_id": rid, "metric_key": "acc"}))["metrics"]
-        check(len(hist) == 8, hist)
+        check(len(hist) == 8, len(hist))
 
         both = [e1, e2]
         check(sorted(ids(search(c, {"experiment_ids": both}))) == sorted([a, b, x]))
@@ -283,6 +289,10 @@ def test_metrics_and_search():
         expect_error(c.post("logged-models/search", {"experiment_ids": both,
                                                      "page_token": "garbage!"}),
                      400, "INVALID_PARAMETER_VALUE", "Invalid page token")
+        # Durable: the model's metrics survive a restart.
+        srv.restart()
+        c = srv.client()
+        check(metrics_of(c, b) == mb, "model metrics changed across a restart")
     finally:
         srv.stop()
 
