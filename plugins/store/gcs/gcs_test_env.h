@@ -15,7 +15,7 @@
 #define GCS_TEST_BUCKET "cairn-test-bucket"
 
 typedef struct gcs_test_env {
-	char dir[64];       /* temp dir holding keys and key files */
+	char dir[64];       /* temp dir of this test: key files, scratch */
 	char key[128];      /* private key (PEM) the fixture trusts */
 	char pub[128];      /* its public key */
 	char bad_key[128];  /* another private key, unknown to the fixture */

@@ -163,6 +163,7 @@ class Reply(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "gcs-fixture"
 
     def log_message(self, fmt, *args):  # quiet unless GCS_FIXTURE_LOG is set
