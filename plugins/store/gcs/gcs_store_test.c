@@ -46,12 +46,12 @@ static void gcs_set(const char *key, const char *value)
 /* Starts the fixture and a registry; settings point the plugin at the
  * fixture with the good key, small chunks (many resumable requests, many
  * ranged reads). */
-static bool gcs_t_start(gcs_t *t)
+static bool gcs_t_start_life(gcs_t *t, int token_lifetime)
 {
 	memset(t, 0, sizeof *t);
 	cn_err err;
 	cn_plugin_host_config_reset();
-	if (!gcs_test_env_start(&t->env, true) ||
+	if (!gcs_test_env_start(&t->env, true, token_lifetime) ||
 	    cn_plugin_registry_open(&t->reg, CN_TEST_PLUGIN_DIR, &err) != CN_OK) {
 		CN_CHECK(!"gcs test environment");
 		gcs_test_env_stop(&t->env);
@@ -65,6 +65,11 @@ static bool gcs_t_start(gcs_t *t)
 	gcs_set("store.gcs.timeout_ms", "30000");
 	t->up = true;
 	return true;
+}
+
+static bool gcs_t_start(gcs_t *t)
+{
+	return gcs_t_start_life(t, 0);
 }
 
 static void gcs_t_stop(gcs_t *t)
@@ -487,6 +492,66 @@ CN_TEST(gcs_timeout_and_uri_forms)
 		CN_CHECK(strstr(err.msg, "bucket does not exist") != NULL);
 		cn_store_close(s);
 	}
+	gcs_t_stop(&t);
+}
+
+/* The fixture's count of token requests. */
+static int gcs_t_token_requests(gcs_t *t)
+{
+	char url[128], body[256];
+	snprintf(url, sizeof url, "%s/_fixture/stats", t->env.endpoint);
+	if (gcs_t_http("GET", url, NULL, body) != 200)
+		return -1;
+	const char *n = strstr(body, "\"token_requests\": ");
+	return n ? atoi(n + 18) : -1;
+}
+
+CN_TEST(gcs_token_cache_refresh_and_revocation)
+{
+	/* Tokens that live an hour: one token request for many calls, shared
+	 * by every store opened with the same key. */
+	gcs_t t;
+	if (!gcs_t_start(&t))
+		return;
+	cn_err err = {0};
+	cn_store_info info;
+	cn_store *a = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/tok/a");
+	cn_store *b = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/tok/b");
+	if (a && b) {
+		for (int i = 0; i < 5; i++) {
+			GCS_OK(cn_store_put_bytes(a, "x", "1", 1, &err));
+			CN_CHECK_EQ_INT(cn_store_stat(b, "x", &info, &err),
+			                CN_RESOURCE_DOES_NOT_EXIST);
+		}
+		CN_CHECK_EQ_INT(gcs_t_token_requests(&t), 1);
+		/* A revoked token: the 401 makes the plugin fetch a new one, once. */
+		char url[128], body[256];
+		snprintf(url, sizeof url, "%s/_fixture/revoke", t.env.endpoint);
+		CN_CHECK_EQ_INT(gcs_t_http("POST", url, "", body), 204);
+		GCS_OK(cn_store_stat(a, "x", &info, &err));
+		GCS_OK(cn_store_put_bytes(b, "y", "2", 1, &err));
+		CN_CHECK_EQ_INT(gcs_t_token_requests(&t), 2);
+		GCS_OK(cn_store_remove(a, "", true, &err));
+	}
+	cn_store_close(a);
+	cn_store_close(b);
+	gcs_t_stop(&t);
+
+	/* Tokens that expire within the refresh margin (5 minutes) are
+	 * fetched again before each use. */
+	if (!gcs_t_start_life(&t, 120))
+		return;
+	a = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/tok/short");
+	if (a) {
+		GCS_OK(cn_store_put_bytes(a, "x", "1", 1, &err));
+		for (int i = 0; i < 3; i++)
+			GCS_OK(cn_store_stat(a, "x", &info, &err));
+		/* Not an object, so also a listing: two calls. */
+		CN_CHECK_EQ_INT(cn_store_stat(a, "missing", &info, &err),
+		                CN_RESOURCE_DOES_NOT_EXIST);
+		CN_CHECK_EQ_INT(gcs_t_token_requests(&t), 1 + 3 + 2);
+	}
+	cn_store_close(a);
 	gcs_t_stop(&t);
 }
 

@@ -109,8 +109,12 @@ static bool gcs_test_spawn(gcs_test_env *env)
 		close(in[1]);
 		close(out[0]);
 		close(out[1]);
+		char life[24];
+		snprintf(life, sizeof life, "%d",
+		         env->token_lifetime > 0 ? env->token_lifetime : 3599);
 		execlp("python3", "python3", CN_GCS_FIXTURE, "--public-key", env->pub,
-		       "--client-email", GCS_TEST_EMAIL, "--bucket", GCS_TEST_BUCKET, (char *)NULL);
+		       "--client-email", GCS_TEST_EMAIL, "--bucket", GCS_TEST_BUCKET,
+		       "--token-lifetime", life, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -180,9 +184,10 @@ static bool gcs_test_keys_make(void)
 	return gcs_test_keys.ok;
 }
 
-bool gcs_test_env_start(gcs_test_env *env, bool fixture)
+bool gcs_test_env_start(gcs_test_env *env, bool fixture, int token_lifetime)
 {
 	memset(env, 0, sizeof *env);
+	env->token_lifetime = token_lifetime;
 	env->pid = -1;
 	env->stdin_fd = -1;
 	if (!gcs_test_keys_make())
