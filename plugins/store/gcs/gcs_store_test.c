@@ -435,6 +435,32 @@ CN_TEST(gcs_credentials)
 		GCS_OK(cn_store_remove(s, "", true, &err));
 		cn_store_close(s);
 	}
+	/* Google's environment variables alone: the emulator host (no scheme)
+	 * and the key file. */
+	gcs_set("store.gcs.auth", NULL);
+	gcs_set("store.gcs.endpoint", NULL);
+	gcs_set("store.gcs.credentials_file", NULL);
+	setenv("STORAGE_EMULATOR_HOST", t.env.host, 1);
+	setenv("GOOGLE_APPLICATION_CREDENTIALS", t.env.sa_file, 1);
+	s = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/env");
+	if (s) {
+		GCS_OK(cn_store_put_bytes(s, "e", "env", 3, &err));
+		CN_CHECK(gcs_t_read_all(s, "e", got, sizeof got, &n));
+		CN_CHECK(n == 3 && memcmp(got, "env", 3) == 0);
+		GCS_OK(cn_store_remove(s, "", true, &err));
+		cn_store_close(s);
+	}
+	/* An emulator host and no key: anonymous, as Google's libraries are;
+	 * this server wants a token, so PERMISSION. */
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	s = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/env");
+	if (s) {
+		CN_CHECK_EQ_INT(cn_store_put_bytes(s, "e", "env", 3, &err), CN_PERMISSION_DENIED);
+		cn_store_close(s);
+	}
+	unsetenv("STORAGE_EMULATOR_HOST");
+	gcs_set("store.gcs.endpoint", t.env.endpoint);
+
 	/* A key file that is not one. */
 	gcs_set("store.gcs.auth", NULL);
 	gcs_set("store.gcs.credentials_file", t.env.pub);
