@@ -373,6 +373,15 @@ CN_TEST(gcs_resumable_abort_and_boundaries)
 	char got[8];
 	CN_CHECK(gcs_t_read_all(s, "obj", got, sizeof got, &n));
 	CN_CHECK(n == 3 && memcmp(got, "old", 3) == 0);
+	/* A directory is not readable as an object; a missing object is missing. */
+	GCS_OK(cn_store_put_bytes(s, "d/inside", "i", 1, &err));
+	cn_store_reader *r = NULL;
+	CN_CHECK_EQ_INT(cn_store_get_open(s, "d", 0, -1, &r, NULL, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(strstr(err.msg, "is a directory") != NULL);
+	CN_CHECK_EQ_INT(cn_store_get_open(s, "nothing", 0, -1, &r, NULL, &err),
+	                CN_RESOURCE_DOES_NOT_EXIST);
+	CN_CHECK(r == NULL);
 	/* Exactly two chunks, written in odd pieces. */
 	w = NULL;
 	GCS_OK(cn_store_put_begin(s, "exact", 2 * 524288, &w, &err));
