@@ -26,6 +26,8 @@ struct cairn_store_reader {
 	size_t off; /* bytes of chunk.body already given */
 };
 
+static int gcs_any_under(cairn_store *s, const char *name_prefix, bool *any, cairn_error *err);
+
 /* objects.get without alt=media: size, updated, generation. */
 static int gcs_metadata(cairn_store *s, const char *name, int64_t *size, int64_t *mtime_ms,
                         cairn_error *err)
@@ -147,6 +149,20 @@ int gcs_get_open(cairn_store *s, const char *path, int64_t offset, int64_t lengt
 		}
 	} else { /* an empty range: only the size is wanted */
 		rc = gcs_metadata(s, r->name, &size, &mtime, err);
+	}
+	if (rc == CAIRN_ERR_NOT_FOUND) {
+		/* A "directory" is not an object: say so, as the local store does. */
+		size_t nlen = strlen(r->name);
+		char *dir = malloc(nlen + 2);
+		bool any = false;
+		if (dir) {
+			memcpy(dir, r->name, nlen);
+			memcpy(dir + nlen, "/", 2);
+			if (gcs_any_under(s, dir, &any, NULL) == CAIRN_OK && any)
+				rc = cairn_error_set(err, CAIRN_ERR_INVALID,
+				                     "'%.300s' is a directory", path);
+			free(dir);
+		}
 	}
 	if (rc == CAIRN_OK && offset > size)
 		rc = cairn_error_set(err, CAIRN_ERR_INVALID,

@@ -46,12 +46,12 @@ static void gcs_set(const char *key, const char *value)
 /* Starts the fixture and a registry; settings point the plugin at the
  * fixture with the good key, small chunks (many resumable requests, many
  * ranged reads). */
-static bool gcs_t_start(gcs_t *t)
+static bool gcs_t_start_life(gcs_t *t, int token_lifetime)
 {
 	memset(t, 0, sizeof *t);
 	cn_err err;
 	cn_plugin_host_config_reset();
-	if (!gcs_test_env_start(&t->env, true) ||
+	if (!gcs_test_env_start(&t->env, true, token_lifetime) ||
 	    cn_plugin_registry_open(&t->reg, CN_TEST_PLUGIN_DIR, &err) != CN_OK) {
 		CN_CHECK(!"gcs test environment");
 		gcs_test_env_stop(&t->env);
@@ -65,6 +65,11 @@ static bool gcs_t_start(gcs_t *t)
 	gcs_set("store.gcs.timeout_ms", "30000");
 	t->up = true;
 	return true;
+}
+
+static bool gcs_t_start(gcs_t *t)
+{
+	return gcs_t_start_life(t, 0);
 }
 
 static void gcs_t_stop(gcs_t *t)
@@ -341,6 +346,54 @@ CN_TEST(gcs_presigned_urls)
 	gcs_t_stop(&t);
 }
 
+static int gcs_t_name_cb(void *arg, const cairn_list_entry *e)
+{
+	char *out = arg;
+	snprintf(out, 256, "%s", e->path);
+	return 0;
+}
+
+/* Names that need escaping in URLs and queries round-trip. */
+CN_TEST(gcs_escaped_names)
+{
+	gcs_t t;
+	if (!gcs_t_start(&t))
+		return;
+	cn_store *s = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/esc");
+	if (!s) {
+		gcs_t_stop(&t);
+		return;
+	}
+	static const char *const names[] = {
+	        "sp ace/a+b=c&d?e#f%25g.txt",
+	        "caf\xc3\xa9/\xe2\x82\xac;$,@!'()*[]",
+	        "~tilde/x:y",
+	};
+	cn_err err = {0};
+	char got[64], tok[CAIRN_PAGE_TOKEN_MAX], listed[256], url[4096], body[256];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *p = names[i];
+		char dir[128];
+		snprintf(dir, sizeof dir, "%.*s", (int)(strchr(p, '/') - p), p);
+		GCS_OK(cn_store_put_bytes(s, p, p, strlen(p), &err));
+		CN_CHECK(gcs_t_read_all(s, p, got, sizeof got, &n));
+		CN_CHECK(n == strlen(p) && memcmp(got, p, n) == 0);
+		listed[0] = '\0';
+		GCS_OK(cn_store_list(s, dir, NULL, 0, gcs_t_name_cb, listed, tok, sizeof tok,
+		                     &err));
+		CN_CHECK_STR(listed, p);
+		GCS_OK(cn_store_presign(s, p, "GET", NULL, 0, 60, url, sizeof url, &err));
+		CN_CHECK_EQ_INT(gcs_t_http("GET", url, NULL, body), 200);
+		CN_CHECK_STR(body, p);
+		GCS_OK(cn_store_remove(s, p, false, &err));
+		cn_store_info info;
+		CN_CHECK_EQ_INT(cn_store_stat(s, dir, &info, &err), CN_RESOURCE_DOES_NOT_EXIST);
+	}
+	cn_store_close(s);
+	gcs_t_stop(&t);
+}
+
 /* A resumable upload aborted midway creates nothing and keeps the old object;
  * one that ends exactly on a chunk boundary is whole. */
 CN_TEST(gcs_resumable_abort_and_boundaries)
@@ -368,6 +421,15 @@ CN_TEST(gcs_resumable_abort_and_boundaries)
 	char got[8];
 	CN_CHECK(gcs_t_read_all(s, "obj", got, sizeof got, &n));
 	CN_CHECK(n == 3 && memcmp(got, "old", 3) == 0);
+	/* A directory is not readable as an object; a missing object is missing. */
+	GCS_OK(cn_store_put_bytes(s, "d/inside", "i", 1, &err));
+	cn_store_reader *r = NULL;
+	CN_CHECK_EQ_INT(cn_store_get_open(s, "d", 0, -1, &r, NULL, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(strstr(err.msg, "is a directory") != NULL);
+	CN_CHECK_EQ_INT(cn_store_get_open(s, "nothing", 0, -1, &r, NULL, &err),
+	                CN_RESOURCE_DOES_NOT_EXIST);
+	CN_CHECK(r == NULL);
 	/* Exactly two chunks, written in odd pieces. */
 	w = NULL;
 	GCS_OK(cn_store_put_begin(s, "exact", 2 * 524288, &w, &err));
@@ -430,6 +492,32 @@ CN_TEST(gcs_credentials)
 		GCS_OK(cn_store_remove(s, "", true, &err));
 		cn_store_close(s);
 	}
+	/* Google's environment variables alone: the emulator host (no scheme)
+	 * and the key file. */
+	gcs_set("store.gcs.auth", NULL);
+	gcs_set("store.gcs.endpoint", NULL);
+	gcs_set("store.gcs.credentials_file", NULL);
+	setenv("STORAGE_EMULATOR_HOST", t.env.host, 1);
+	setenv("GOOGLE_APPLICATION_CREDENTIALS", t.env.sa_file, 1);
+	s = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/env");
+	if (s) {
+		GCS_OK(cn_store_put_bytes(s, "e", "env", 3, &err));
+		CN_CHECK(gcs_t_read_all(s, "e", got, sizeof got, &n));
+		CN_CHECK(n == 3 && memcmp(got, "env", 3) == 0);
+		GCS_OK(cn_store_remove(s, "", true, &err));
+		cn_store_close(s);
+	}
+	/* An emulator host and no key: anonymous, as Google's libraries are;
+	 * this server wants a token, so PERMISSION. */
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	s = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/env");
+	if (s) {
+		CN_CHECK_EQ_INT(cn_store_put_bytes(s, "e", "env", 3, &err), CN_PERMISSION_DENIED);
+		cn_store_close(s);
+	}
+	unsetenv("STORAGE_EMULATOR_HOST");
+	gcs_set("store.gcs.endpoint", t.env.endpoint);
+
 	/* A key file that is not one. */
 	gcs_set("store.gcs.auth", NULL);
 	gcs_set("store.gcs.credentials_file", t.env.pub);
@@ -487,6 +575,66 @@ CN_TEST(gcs_timeout_and_uri_forms)
 		CN_CHECK(strstr(err.msg, "bucket does not exist") != NULL);
 		cn_store_close(s);
 	}
+	gcs_t_stop(&t);
+}
+
+/* The fixture's count of token requests. */
+static int gcs_t_token_requests(gcs_t *t)
+{
+	char url[128], body[256];
+	snprintf(url, sizeof url, "%s/_fixture/stats", t->env.endpoint);
+	if (gcs_t_http("GET", url, NULL, body) != 200)
+		return -1;
+	const char *n = strstr(body, "\"token_requests\": ");
+	return n ? atoi(n + 18) : -1;
+}
+
+CN_TEST(gcs_token_cache_refresh_and_revocation)
+{
+	/* Tokens that live an hour: one token request for many calls, shared
+	 * by every store opened with the same key. */
+	gcs_t t;
+	if (!gcs_t_start(&t))
+		return;
+	cn_err err = {0};
+	cn_store_info info;
+	cn_store *a = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/tok/a");
+	cn_store *b = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/tok/b");
+	if (a && b) {
+		for (int i = 0; i < 5; i++) {
+			GCS_OK(cn_store_put_bytes(a, "x", "1", 1, &err));
+			CN_CHECK_EQ_INT(cn_store_stat(b, "x", &info, &err),
+			                CN_RESOURCE_DOES_NOT_EXIST);
+		}
+		CN_CHECK_EQ_INT(gcs_t_token_requests(&t), 1);
+		/* A revoked token: the 401 makes the plugin fetch a new one, once. */
+		char url[128], body[256];
+		snprintf(url, sizeof url, "%s/_fixture/revoke", t.env.endpoint);
+		CN_CHECK_EQ_INT(gcs_t_http("POST", url, "", body), 204);
+		GCS_OK(cn_store_stat(a, "x", &info, &err));
+		GCS_OK(cn_store_put_bytes(b, "y", "2", 1, &err));
+		CN_CHECK_EQ_INT(gcs_t_token_requests(&t), 2);
+		GCS_OK(cn_store_remove(a, "", true, &err));
+	}
+	cn_store_close(a);
+	cn_store_close(b);
+	gcs_t_stop(&t);
+
+	/* Tokens that expire within the refresh margin (5 minutes) are
+	 * fetched again before each use. */
+	if (!gcs_t_start_life(&t, 120))
+		return;
+	a = gcs_t_open(&t, "gs://" GCS_TEST_BUCKET "/tok/short");
+	if (a) {
+		GCS_OK(cn_store_put_bytes(a, "x", "1", 1, &err));
+		for (int i = 0; i < 3; i++)
+			GCS_OK(cn_store_stat(a, "x", &info, &err));
+		/* Not an object, so also a listing: two calls. */
+		CN_CHECK_EQ_INT(cn_store_stat(a, "missing", &info, &err),
+		                CN_RESOURCE_DOES_NOT_EXIST);
+		CN_CHECK_EQ_INT(gcs_t_token_requests(&t), 1 + 3 + 2);
+	}
+	cn_store_close(a);
 	gcs_t_stop(&t);
 }
 

@@ -109,8 +109,12 @@ static bool gcs_test_spawn(gcs_test_env *env)
 		close(in[1]);
 		close(out[0]);
 		close(out[1]);
+		char life[24];
+		snprintf(life, sizeof life, "%d",
+		         env->token_lifetime > 0 ? env->token_lifetime : 3599);
 		execlp("python3", "python3", CN_GCS_FIXTURE, "--public-key", env->pub,
-		       "--client-email", GCS_TEST_EMAIL, "--bucket", GCS_TEST_BUCKET, (char *)NULL);
+		       "--client-email", GCS_TEST_EMAIL, "--bucket", GCS_TEST_BUCKET,
+		       "--token-lifetime", life, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -143,29 +147,62 @@ static bool gcs_test_spawn(gcs_test_env *env)
 	return true;
 }
 
-bool gcs_test_env_start(gcs_test_env *env, bool fixture)
+/* The keys: made once per process (RSA key generation is the slow part of
+ * a test) in a directory removed at exit. */
+static struct {
+	char dir[64];
+	bool tried, ok;
+} gcs_test_keys;
+
+static void gcs_test_keys_remove(void)
 {
-	memset(env, 0, sizeof *env);
-	env->pid = -1;
-	env->stdin_fd = -1;
-	snprintf(env->dir, sizeof env->dir, "/tmp/cn-gcs-test-XXXXXX");
-	if (!mkdtemp(env->dir)) {
+	if (gcs_test_keys.dir[0])
+		gcs_test_sh("rm -rf %s", gcs_test_keys.dir);
+}
+
+static bool gcs_test_keys_make(void)
+{
+	if (gcs_test_keys.tried)
+		return gcs_test_keys.ok;
+	gcs_test_keys.tried = true;
+	snprintf(gcs_test_keys.dir, sizeof gcs_test_keys.dir, "/tmp/cn-gcs-keys-XXXXXX");
+	if (!mkdtemp(gcs_test_keys.dir)) {
+		gcs_test_keys.dir[0] = '\0';
 		fprintf(stderr, "  mkdtemp: %s\n", strerror(errno));
 		return false;
 	}
-	snprintf(env->key, sizeof env->key, "%s/key.pem", env->dir);
-	snprintf(env->pub, sizeof env->pub, "%s/pub.pem", env->dir);
-	snprintf(env->bad_key, sizeof env->bad_key, "%s/bad.pem", env->dir);
-	snprintf(env->sa_file, sizeof env->sa_file, "%s/sa.json", env->dir);
-	snprintf(env->bad_file, sizeof env->bad_file, "%s/bad-sa.json", env->dir);
-	if (gcs_test_sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s "
-	                "2>/dev/null && openssl pkey -in %s -pubout -out %s 2>/dev/null && "
-	                "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s "
-	                "2>/dev/null",
-	                env->key, env->key, env->pub, env->bad_key) != 0) {
+	atexit(gcs_test_keys_remove);
+	const char *d = gcs_test_keys.dir;
+	gcs_test_keys.ok =
+	        gcs_test_sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "
+	                    "%s/key.pem 2>/dev/null && openssl pkey -in %s/key.pem -pubout -out "
+	                    "%s/pub.pem 2>/dev/null && openssl genpkey -algorithm RSA -pkeyopt "
+	                    "rsa_keygen_bits:2048 -out %s/bad.pem 2>/dev/null",
+	                    d, d, d, d) == 0;
+	if (!gcs_test_keys.ok)
 		fprintf(stderr, "  openssl could not make test keys\n");
+	return gcs_test_keys.ok;
+}
+
+bool gcs_test_env_start(gcs_test_env *env, bool fixture, int token_lifetime)
+{
+	memset(env, 0, sizeof *env);
+	env->token_lifetime = token_lifetime;
+	env->pid = -1;
+	env->stdin_fd = -1;
+	if (!gcs_test_keys_make())
+		return false;
+	snprintf(env->dir, sizeof env->dir, "/tmp/cn-gcs-test-XXXXXX");
+	if (!mkdtemp(env->dir)) {
+		env->dir[0] = '\0';
+		fprintf(stderr, "  mkdtemp: %s\n", strerror(errno));
 		return false;
 	}
+	snprintf(env->key, sizeof env->key, "%s/key.pem", gcs_test_keys.dir);
+	snprintf(env->pub, sizeof env->pub, "%s/pub.pem", gcs_test_keys.dir);
+	snprintf(env->bad_key, sizeof env->bad_key, "%s/bad.pem", gcs_test_keys.dir);
+	snprintf(env->sa_file, sizeof env->sa_file, "%s/sa.json", env->dir);
+	snprintf(env->bad_file, sizeof env->bad_file, "%s/bad-sa.json", env->dir);
 	if (!fixture)
 		return true;
 	if (!gcs_test_spawn(env))

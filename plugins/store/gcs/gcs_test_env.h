@@ -15,7 +15,7 @@
 #define GCS_TEST_BUCKET "cairn-test-bucket"
 
 typedef struct gcs_test_env {
-	char dir[64];       /* temp dir holding keys and key files */
+	char dir[64];       /* temp dir of this test: key files, scratch */
 	char key[128];      /* private key (PEM) the fixture trusts */
 	char pub[128];      /* its public key */
 	char bad_key[128];  /* another private key, unknown to the fixture */
@@ -25,12 +25,14 @@ typedef struct gcs_test_env {
 	char host[48];      /* 127.0.0.1:<port> */
 	int port;
 	pid_t pid;
-	int stdin_fd; /* the fixture exits when this closes */
+	int stdin_fd;       /* the fixture exits when this closes */
+	int token_lifetime; /* expires_in of the fixture's tokens; 0 = about an hour */
 } gcs_test_env;
 
-/* Makes keys; with fixture, starts the fixture and writes the key files.
+/* Makes keys; with fixture, starts the fixture (its tokens live
+ * token_lifetime seconds, 0 = about an hour) and writes the key files.
  * Returns false (and reports why on stderr) on failure. */
-bool gcs_test_env_start(gcs_test_env *env, bool fixture);
+bool gcs_test_env_start(gcs_test_env *env, bool fixture, int token_lifetime);
 void gcs_test_env_stop(gcs_test_env *env);
 
 /* Runs a shell command; returns its exit status (-1 when it did not run). */

@@ -46,7 +46,7 @@ static size_t gcs_unit_unb64(const char *in, size_t len, char *out, size_t cap)
 CN_TEST(gcs_jwt_assertion_is_rs256_with_googles_claims)
 {
 	gcs_test_env env;
-	CN_CHECK(gcs_test_env_start(&env, false));
+	CN_CHECK(gcs_test_env_start(&env, false, 0));
 	gcs_creds c;
 	CN_CHECK(gcs_unit_load_creds(&env, &c, "https://oauth2.googleapis.com/token"));
 	gcs_buf jwt = {0};
@@ -102,7 +102,7 @@ CN_TEST(gcs_jwt_assertion_is_rs256_with_googles_claims)
 CN_TEST(gcs_signed_url_canonical_request_matches_googles_layout)
 {
 	gcs_test_env env;
-	CN_CHECK(gcs_test_env_start(&env, false));
+	CN_CHECK(gcs_test_env_start(&env, false, 0));
 	gcs_creds c;
 	CN_CHECK(gcs_unit_load_creds(&env, &c, "https://oauth2.googleapis.com/token"));
 	free(c.client_email);

@@ -27,8 +27,11 @@ To exercise a client's resume logic, every other non-final resumable chunk
 longer than 256 KiB is persisted short by 256 KiB (Google may keep less
 than was sent; clients must resend from the reported offset).
 
+For tests: GET /_fixture/stats ({"token_requests": n, ...}) and
+POST /_fixture/revoke (forget every issued token, as a revocation would).
+
 Usage: gcs_fixture.py --public-key pub.pem --client-email sa@p.iam... \\
-         --bucket b [--bucket c] [--port 0]
+         --bucket b [--bucket c] [--port 0] [--token-lifetime s]
 Prints "PORT <n>" on stdout once listening. Stops on SIGTERM or stdin EOF.
 """
 import argparse
@@ -118,6 +121,8 @@ class State:
         self.key = load_public_key(open(args.public_key).read())
         self.email = args.client_email
         self.gen = time.time_ns() // 1000
+        self.token_lifetime = args.token_lifetime
+        self.token_requests = 0
 
     def next_gen(self):
         self.gen += 1
@@ -163,6 +168,7 @@ class Reply(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "gcs-fixture"
 
     def log_message(self, fmt, *args):  # quiet unless GCS_FIXTURE_LOG is set
@@ -208,6 +214,13 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if raw == "/token" and self.command == "POST":
                 return self.token()
+            if raw == "/_fixture/stats":
+                return self.send(200, {"token_requests": self.st.token_requests,
+                                       "tokens": len(self.st.tokens)})
+            if raw == "/_fixture/revoke" and self.command == "POST":
+                with self.st.lock:
+                    self.st.tokens.clear()
+                return self.send(204)
             if raw == "/computeMetadata/v1/instance/service-accounts/default/token":
                 return self.metadata_token()
             if raw.startswith("/upload/storage/v1/b/"):
@@ -264,9 +277,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def issue(self):
         tok = "ya29.fixture-" + secrets.token_hex(24)
+        life = self.st.token_lifetime
         with self.st.lock:
-            self.st.tokens[tok] = time.time() + 3600
-        self.send(200, {"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
+            self.st.tokens[tok] = time.time() + life
+            self.st.token_requests += 1
+        self.send(200, {"access_token": tok, "expires_in": life, "token_type": "Bearer"})
 
     def metadata_token(self):
         if self.headers.get("Metadata-Flavor") != "Google":
@@ -563,6 +578,8 @@ def main():
     ap.add_argument("--public-key", required=True)
     ap.add_argument("--client-email", required=True)
     ap.add_argument("--bucket", action="append", default=[])
+    ap.add_argument("--token-lifetime", type=int, default=3599,
+                    help="expires_in of issued tokens (seconds)")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
