@@ -531,9 +531,12 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 	if (rc == CN_OK && cn_buf_failed(&x->bytes))
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	if (rc == CN_OK) {
-		qsort(x->m, x->nm, sizeof *x->m, sc_cmp_metric);
-		qsort(x->p, x->np, sizeof *x->p, sc_cmp_str);
-		qsort(x->t, x->nt, sizeof *x->t, sc_cmp_str);
+		if (x->nm > 1)
+			qsort(x->m, x->nm, sizeof *x->m, sc_cmp_metric);
+		if (x->np > 1)
+			qsort(x->p, x->np, sizeof *x->p, sc_cmp_str);
+		if (x->nt > 1)
+			qsort(x->t, x->nt, sizeof *x->t, sc_cmp_str);
 		size_t head = x->nm * sizeof *x->m + (x->np + x->nt) * sizeof *x->p +
 		              in.n * sizeof *inputs;
 		size_t total = head + x->bytes.len;
@@ -557,11 +560,14 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 			out->user_off += h;
 			out->uri_off += h;
 			uint8_t *p = out->blob;
-			memcpy(p, x->m, x->nm * sizeof *x->m);
+			if (x->nm)
+				memcpy(p, x->m, x->nm * sizeof *x->m);
 			p += x->nm * sizeof *x->m;
-			memcpy(p, x->p, x->np * sizeof *x->p);
+			if (x->np)
+				memcpy(p, x->p, x->np * sizeof *x->p);
 			p += x->np * sizeof *x->p;
-			memcpy(p, x->t, x->nt * sizeof *x->t);
+			if (x->nt)
+				memcpy(p, x->t, x->nt * sizeof *x->t);
 			p += x->nt * sizeof *x->t;
 			if (in.n)
 				memcpy(p, inputs, in.n * sizeof *inputs);
