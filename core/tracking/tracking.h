@@ -63,6 +63,9 @@
  * column family keyed by run id must be added there (gc_test.c checks).
  * Experiment ids are decimal strings of a 64-bit counter: "0" is the
  * Default experiment, new ones count up from the highest stored id.
+ * runs/search reads none of this per query: it reads an in-memory cache of
+ * the searched experiments (run_cache.c), which every run write updates
+ * under the run's stripe lock after its batch commits.
  */
 #ifndef CN_TRACKING_H
 #define CN_TRACKING_H
