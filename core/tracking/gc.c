@@ -143,9 +143,9 @@ static cn_code trk_gc_del_prefix(trk_state *s, cn_kv_batch *batch, int cf, const
 }
 
 /* Every column family keyed by a run id first (tracking.h). */
-static const int trk_gc_run_cfs[] = {TRK_CF_RUN_PARAMS,         TRK_CF_RUN_TAGS,
-                                     TRK_CF_RUN_LATEST_METRICS, TRK_CF_RUN_METRICS,
-                                     TRK_CF_RUN_INPUTS,         TRK_CF_RUN_MODEL_INPUTS};
+static const int trk_gc_run_cfs[] = {
+        TRK_CF_RUN_PARAMS, TRK_CF_RUN_TAGS,         TRK_CF_RUN_LATEST_METRICS, TRK_CF_RUN_METRICS,
+        TRK_CF_RUN_INPUTS, TRK_CF_RUN_MODEL_INPUTS, TRK_CF_RUN_MODEL_OUTPUTS};
 
 /* The run's data, in one atomic batch. */
 static cn_code trk_gc_remove_data(trk_state *s, const trk_run *r, cn_err *err)
@@ -311,6 +311,121 @@ static cn_code trk_gc_experiment_runs(trk_state *s, uint64_t exp, uint8_t **out,
 	return CN_OK;
 }
 
+/* Every column family keyed by a logged model's id first (tracking.h). */
+static const int trk_gc_model_cfs[] = {TRK_CF_LOGGED_MODEL_PARAMS, TRK_CF_LOGGED_MODEL_TAGS,
+                                       TRK_CF_LOGGED_MODEL_METRICS};
+
+/* A logged model's artifacts: "<experiment location>/models/<id>/artifacts"
+ * is removed as the tree "models/<id>" of the experiment's location. */
+static cn_code trk_gc_remove_model_artifacts(trk_state *s, const trk_lm *m, const char *request_id,
+                                             cn_err *err)
+{
+	if (!m->artifact_uri.ptr || m->artifact_uri.len == 0)
+		return CN_OK;
+	cn_artifacts *arts;
+	cn_code rc = trk_gc_artifacts(s, &arts, err);
+	if (rc != CN_OK)
+		return rc;
+	size_t n = m->artifact_uri.len;
+	char *uri = malloc(n + 1);
+	if (!uri)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	memcpy(uri, m->artifact_uri.ptr, n);
+	uri[n] = '\0';
+	char tail[64];
+	int tl = snprintf(tail, sizeof tail, "/models/%s/artifacts", m->id_str);
+	char sub[48];
+	snprintf(sub, sizeof sub, "models/%s", m->id_str);
+	cn_store *store;
+	char path[CAIRN_PATH_MAX + 1];
+	if (n > (size_t)tl && strcmp(uri + n - (size_t)tl, tail) == 0) {
+		uri[n - (size_t)tl] = '\0';
+		rc = cn_artifacts_locate(arts, uri, sub, &store, path, sizeof path, err);
+	} else {
+		/* A location of another shape: its own root, emptied. */
+		rc = cn_artifacts_locate(arts, uri, NULL, &store, path, sizeof path, err);
+	}
+	if (rc == CN_OK && path[0] == '\0' && cn_artifacts_is_proxied(uri))
+		rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                "proxied artifact URI names the whole destination");
+	if (rc == CN_INVALID_PARAMETER_VALUE) {
+		CN_LOGW("GC-ARTIFACTS-SKIPPED", request_id, "model=%s uri=%.*s reason=\"%s\"",
+		        m->id_str, (int)n, m->artifact_uri.ptr, err->msg);
+		rc = CN_OK;
+	} else if (rc == CN_OK) {
+		rc = cn_store_remove(store, path, true, err);
+	}
+	free(uri);
+	return rc;
+}
+
+/* Purge every logged model of experiment exp (deleted or not, as MLflow's
+ * cascade): artifacts first, then all its keys in one batch per model. */
+static cn_code trk_gc_purge_models(trk_state *s, uint64_t exp, const char *request_id,
+                                   size_t *purged, cn_err *err)
+{
+	cn_key p;
+	cn_key_init(&p);
+	cn_key_u64(&p, exp);
+	for (;;) {
+		/* One model at a time from the front of the index: each purge
+		 * removes its index key, so the loop ends when the index is empty. */
+		cn_kv_iter *it =
+		        cn_kv_iter_new(s->db, TRK_CF_LOGGED_MODELS_BY_EXPERIMENT, p.b, p.len);
+		if (!it)
+			return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		cn_kv_iter_seek_first(it);
+		uint8_t id[16], ikey[64];
+		size_t iklen = 0;
+		bool any = cn_kv_iter_valid(it);
+		if (any) {
+			const uint8_t *k = cn_kv_iter_key(it, &iklen);
+			if (iklen < 16 || iklen > sizeof ikey) {
+				cn_kv_iter_free(it);
+				return cn_err_set(err, CN_DATA_LOSS,
+				                  "corrupt logged_models_by_experiment key");
+			}
+			memcpy(ikey, k, iklen);
+			memcpy(id, k + iklen - 16, 16);
+		}
+		cn_code rc = cn_kv_iter_status(it, err);
+		cn_kv_iter_free(it);
+		if (rc != CN_OK || !any)
+			return rc;
+		pthread_mutex_t *mu = trk_lm_stripe(s, id);
+		pthread_mutex_lock(mu);
+		trk_lm m;
+		cn_err e2;
+		bool loaded = trk_lm_load(s, id, false, &m, &e2) == CN_OK;
+		if (loaded)
+			rc = trk_gc_remove_model_artifacts(s, &m, request_id, err);
+		cn_kv_batch *batch = NULL;
+		if (rc == CN_OK && !(batch = cn_kv_batch_new()))
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		if (rc == CN_OK) {
+			cn_kv_batch_del(batch, TRK_CF_LOGGED_MODELS_BY_EXPERIMENT, ikey, iklen);
+			cn_kv_batch_del(batch, TRK_CF_LOGGED_MODELS, id, 16);
+			for (size_t i = 0; rc == CN_OK &&
+			                   i < sizeof trk_gc_model_cfs / sizeof trk_gc_model_cfs[0];
+			     i++)
+				rc = trk_gc_del_prefix(s, batch, trk_gc_model_cfs[i], id, 16, err);
+			if (rc == CN_OK)
+				rc = cn_kv_write(s->db, batch, err);
+		}
+		if (batch)
+			cn_kv_batch_free(batch);
+		if (rc == CN_OK && loaded)
+			CN_LOGI("GC-MODEL-PURGED", request_id, "model=%s experiment=%" PRIu64,
+			        m.id_str, exp);
+		if (loaded)
+			trk_lm_free(&m);
+		pthread_mutex_unlock(mu);
+		if (rc != CN_OK)
+			return rc;
+		(*purged)++;
+	}
+}
+
 cn_code trk_gc_purge_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
                                 cn_fb_ref *resp, cn_err *err)
 {
@@ -346,6 +461,9 @@ cn_code trk_gc_purge_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table re
 	for (size_t i = 0; rc == CN_OK && i < n; i++)
 		rc = trk_gc_purge_run(s, ids + 16 * i, true, ctx->request_id, err);
 	free(ids);
+	size_t models = 0;
+	if (rc == CN_OK)
+		rc = trk_gc_purge_models(s, eid, ctx->request_id, &models, err);
 	cn_kv_batch *batch = NULL;
 	if (rc == CN_OK && !(batch = cn_kv_batch_new()))
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
@@ -371,8 +489,8 @@ cn_code trk_gc_purge_experiment(void *st, const cn_call_ctx *ctx, cn_fb_table re
 	if (rc == CN_OK)
 		trk_search_cache_experiment_forgotten(s, eid);
 	if (rc == CN_OK)
-		CN_LOGI("GC-EXPERIMENT-PURGED", ctx->request_id, "experiment=%" PRIu64 " runs=%zu",
-		        eid, n);
+		CN_LOGI("GC-EXPERIMENT-PURGED", ctx->request_id,
+		        "experiment=%" PRIu64 " runs=%zu models=%zu", eid, n, models);
 	trk_experiment_view_free(&e);
 	cn_kv_val_release(&val);
 	pthread_mutex_unlock(mu);

@@ -2,9 +2,9 @@
  * core/tracking/gc_test.c: a purge leaves no trace. A run with params,
  * tags, a metric history, a dataset input and a model input is deleted and
  * purged through the service; then the database is opened directly and every
- * column family is searched for the run's id. Opening it needs the names of
- * all column families, so a column family added to tracking.h without being
- * listed here (and handled by gc.c) fails this test.
+ * column family is searched for the run's id. The column families come
+ * from the service's own list (trk_cf_names), so one added to tracking.h
+ * without being handled by gc.c fails this test.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +15,11 @@
 #include "core/service.h"
 #include "core/store/kv.h"
 #include "core/tracking/tracking.h"
+#include "core/tracking/tracking_int.h"
 #include "schemas/cairn_schema.h"
 
-static const char *const every_cf[] = {"experiments",        "experiment_names", "runs",
-                                       "runs_by_experiment", "run_params",       "run_tags",
-                                       "run_latest_metrics", "run_metrics",      "datasets",
-                                       "run_inputs",         "run_model_inputs"};
-#define NCF (sizeof every_cf / sizeof every_cf[0])
+#define every_cf trk_cf_names
+#define NCF      ((size_t)TRK_CF_COUNT_)
 
 static cn_code call(cn_bus_client *c, const char *method, cn_fb_builder *b, cn_fb_ref root,
                     cn_bus_reply *reply)
@@ -132,6 +130,41 @@ static void make_run(cn_bus_client *c, cn_fb_builder *b, const char *eid, char h
 	cn_LogInputs_add_datasets(b, div);
 	cn_LogInputs_add_models(b, miv);
 	CN_CHECK_EQ_INT(call_only(c, "LogInputs", b, cn_LogInputs_end(b)), CN_OK);
+
+	mid = cn_fb_create_cstr(b, "m-0123456789abcdef");
+	cn_ModelOutput_start(b);
+	cn_ModelOutput_add_model_id(b, mid);
+	cn_ModelOutput_add_step(b, 3);
+	cn_fb_ref mo = cn_ModelOutput_end(b);
+	cn_fb_ref mov = cn_fb_create_vec_refs(b, &mo, 1);
+	rid = cn_fb_create_cstr(b, hex);
+	cn_LogOutputs_start(b);
+	cn_LogOutputs_add_run_id(b, rid);
+	cn_LogOutputs_add_models(b, mov);
+	CN_CHECK_EQ_INT(call_only(c, "LogOutputs", b, cn_LogOutputs_end(b)), CN_OK);
+}
+
+/* A logged model in experiment eid with a tag and a param. */
+static void make_model(cn_bus_client *c, cn_fb_builder *b, const char *eid)
+{
+	cn_fb_ref e = cn_fb_create_cstr(b, eid);
+	cn_fb_ref tk = cn_fb_create_cstr(b, "t"), tv = cn_fb_create_cstr(b, "v");
+	cn_LoggedModelTag_start(b);
+	cn_LoggedModelTag_add_key(b, tk);
+	cn_LoggedModelTag_add_value(b, tv);
+	cn_fb_ref tag = cn_LoggedModelTag_end(b);
+	cn_fb_ref tags = cn_fb_create_vec_refs(b, &tag, 1);
+	cn_fb_ref pk = cn_fb_create_cstr(b, "p"), pv = cn_fb_create_cstr(b, "1");
+	cn_LoggedModelParameter_start(b);
+	cn_LoggedModelParameter_add_key(b, pk);
+	cn_LoggedModelParameter_add_value(b, pv);
+	cn_fb_ref par = cn_LoggedModelParameter_end(b);
+	cn_fb_ref pars = cn_fb_create_vec_refs(b, &par, 1);
+	cn_CreateLoggedModel_start(b);
+	cn_CreateLoggedModel_add_experiment_id(b, e);
+	cn_CreateLoggedModel_add_tags(b, tags);
+	cn_CreateLoggedModel_add_params(b, pars);
+	CN_CHECK_EQ_INT(call_only(c, "CreateLoggedModel", b, cn_CreateLoggedModel_end(b)), CN_OK);
 }
 
 static void hex_to_raw(const char *hex, uint8_t out[16])
@@ -217,8 +250,9 @@ CN_TEST(purge_leaves_no_trace)
 	cn_service_stop(rt);
 
 	CN_CHECK_EQ_INT(traces(tdir, raw_dead, 16, -1), 0);
-	/* info, index, param, tag (runName), latest metric, 3 points, input, model input */
-	CN_CHECK_EQ_INT(traces(tdir, raw_live, 16, -1), 10);
+	/* info, index, param, tag (runName), latest metric, 3 points, input, model
+	 * input, model output */
+	CN_CHECK_EQ_INT(traces(tdir, raw_live, 16, -1), 11);
 	CN_CHECK_EQ_INT(traces(tdir, NULL, 0, 8 /* datasets */), 1);
 
 	/* Purging the experiment takes its runs (live or not), its dataset and
@@ -227,6 +261,8 @@ CN_TEST(purge_leaves_no_trace)
 	        cn_service_start(&rt, &cn_tracking_service, &cfg, "inproc://gc-test2", NULL, &err),
 	        CN_OK);
 	CN_CHECK_EQ_INT(cn_bus_client_open(&c, "tracking", "inproc://gc-test2", NULL, &err), CN_OK);
+	make_model(c, b, eid);
+	make_model(c, b, eid);
 	CN_CHECK_EQ_INT(
 	        call_only(c, "GcPurgeExperiment", b, id_request(b, "GcPurgeExperiment", eid)),
 	        CN_INVALID_PARAMETER_VALUE);
@@ -248,6 +284,8 @@ CN_TEST(purge_leaves_no_trace)
 	CN_CHECK_EQ_INT(traces(tdir, NULL, 0, 8 /* datasets */), 0);
 	CN_CHECK_EQ_INT(traces(tdir, NULL, 0, 0 /* experiments: Default only */), 1);
 	CN_CHECK_EQ_INT(traces(tdir, NULL, 0, 1 /* experiment_names */), 1);
+	/* Runs, their data, datasets and logged models (with tags, params):
+	 * nothing left. */
 	for (int cf = 2; cf < (int)NCF; cf++)
 		CN_CHECK_EQ_INT(traces(tdir, NULL, 0, cf), 0);
 

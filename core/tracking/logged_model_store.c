@@ -52,11 +52,11 @@ cn_code trk_lm_not_found(cn_err *err, cn_fb_str id)
 
 pthread_mutex_t *trk_lm_stripe(trk_state *s, const uint8_t id[16])
 {
-	/* The experiment stripes: model calls never hold an experiment's lock,
-	 * and experiment calls never touch models, so sharing cannot deadlock. */
+	/* Stripes of their own: `cairn gc` purges an experiment's models while
+	 * holding the experiment's stripe. */
 	uint64_t h;
 	memcpy(&h, id, sizeof h);
-	return &s->stripes[h % TRK_LOCK_STRIPES];
+	return &s->model_stripes[h % TRK_LOCK_STRIPES];
 }
 
 static void trk_put_be64(uint8_t *p, uint64_t v)

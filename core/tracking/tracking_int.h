@@ -38,6 +38,9 @@ enum {
 	TRK_CF_COUNT_
 };
 
+/* Column family names, indexed by TRK_CF_* (tracking_service.c). */
+extern const char *const trk_cf_names[TRK_CF_COUNT_];
+
 #define TRK_LOCK_STRIPES 64
 #define TRK_PENDING_MAX  256
 
@@ -76,6 +79,9 @@ typedef struct trk_state {
 	/* Read-modify-write of one run (its info, params, latest metrics) holds
 	 * its run stripe. */
 	pthread_mutex_t run_stripes[TRK_LOCK_STRIPES];
+	/* Read-modify-write of one logged model holds its model stripe; taken
+	 * after an experiment's stripe (gc), never before one. */
+	pthread_mutex_t model_stripes[TRK_LOCK_STRIPES];
 	/* Tie-breaker of metric points with equal (key, step, timestamp): starts
 	 * at open from the clock (ms << 16), so it keeps growing across restarts. */
 	_Atomic uint64_t metric_seq;

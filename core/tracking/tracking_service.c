@@ -18,7 +18,7 @@
 #include "core/tracking/tracking.h"
 #include "core/tracking/tracking_int.h"
 
-static const char *const trk_cf_names[TRK_CF_COUNT_] = {
+const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_EXPERIMENTS] = "experiments",
         [TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
         [TRK_CF_RUNS] = "runs",
@@ -100,6 +100,7 @@ static void trk_free(trk_state *s)
 	for (int i = 0; i < TRK_LOCK_STRIPES; i++) {
 		pthread_mutex_destroy(&s->stripes[i]);
 		pthread_mutex_destroy(&s->run_stripes[i]);
+		pthread_mutex_destroy(&s->model_stripes[i]);
 	}
 	free(s);
 }
@@ -114,6 +115,7 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 	for (int i = 0; i < TRK_LOCK_STRIPES; i++) {
 		pthread_mutex_init(&s->stripes[i], NULL);
 		pthread_mutex_init(&s->run_stripes[i], NULL);
+		pthread_mutex_init(&s->model_stripes[i], NULL);
 	}
 	atomic_init(&s->metric_seq, (uint64_t)cn_now_ms() << 16);
 	s->events = env->events;
