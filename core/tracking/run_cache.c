@@ -53,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "core/store/key.h"
 #include "core/tracking/run_cache.h"
 #include "core/tracking/tracking_int.h"
@@ -720,6 +722,8 @@ static void sc_evict_locked(struct trk_search_cache *c)
 				victim = i;
 		if (victim == SIZE_MAX)
 			break;
+		CN_LOGI("SEARCH-CACHE-EVICTED", NULL, "experiment=%" PRIu64 " bytes=%zu budget=%zu",
+		        c->exps[victim]->id, c->exps[victim]->bytes, c->budget);
 		sc_drop_locked(c, victim);
 	}
 }
@@ -772,8 +776,14 @@ cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, c
 		pthread_rwlock_unlock(&e->lock);
 		pthread_rwlock_wrlock(&e->lock);
 		size_t before = e->bytes;
-		cn_code rc = e->loaded ? CN_OK : sc_exp_load(s, e, err);
+		bool loading = !e->loaded;
+		int64_t t0 = cn_now_ms();
+		cn_code rc = loading ? sc_exp_load(s, e, err) : CN_OK;
 		size_t after = e->bytes;
+		if (loading && rc == CN_OK)
+			CN_LOGI("SEARCH-CACHE-LOADED", NULL,
+			        "experiment=%" PRIu64 " runs=%u bytes=%zu ms=%lld", e->id, e->nruns,
+			        e->bytes, (long long)(cn_now_ms() - t0));
 		pthread_rwlock_unlock(&e->lock);
 		if (rc != CN_OK) {
 			sc_unpin(c, e, before, after);
