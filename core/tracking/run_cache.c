@@ -11,7 +11,7 @@
  * experiment), dataset inputs, and the strings (run name, user, artifact
  * URI, values). A run id hash finds a run's slot.
  *
- * Memory per run: sizeof(trk_sc_run) (104 bytes) + 32 per metric + 12 per
+ * Memory per run: sizeof(trk_sc_run) (88 bytes) + 32 per metric + 12 per
  * param or tag + 24 per dataset input + the value and name bytes + malloc's
  * overhead (~16) + 8 of hash slots; keys cost once per experiment. A run
  * with 10 metrics, 10 params, 5 tags of short values and a ~70-byte artifact
