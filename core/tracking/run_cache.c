@@ -11,7 +11,7 @@
  * experiment), dataset inputs, and the strings (run name, user, artifact
  * URI, values). A run id hash finds a run's slot.
  *
- * Memory per run: sizeof(trk_sc_run) (104 bytes) + 32 per metric + 12 per
+ * Memory per run: sizeof(trk_sc_run) (88 bytes) + 32 per metric + 12 per
  * param or tag + 24 per dataset input + the value and name bytes + malloc's
  * overhead (~16) + 8 of hash slots; keys cost once per experiment. A run
  * with 10 metrics, 10 params, 5 tags of short values and a ~70-byte artifact
@@ -53,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "core/store/key.h"
 #include "core/tracking/run_cache.h"
 #include "core/tracking/tracking_int.h"
@@ -720,6 +722,8 @@ static void sc_evict_locked(struct trk_search_cache *c)
 				victim = i;
 		if (victim == SIZE_MAX)
 			break;
+		CN_LOGI("SEARCH-CACHE-EVICTED", NULL, "experiment=%" PRIu64 " bytes=%zu budget=%zu",
+		        c->exps[victim]->id, c->exps[victim]->bytes, c->budget);
 		sc_drop_locked(c, victim);
 	}
 }
@@ -772,8 +776,14 @@ cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, c
 		pthread_rwlock_unlock(&e->lock);
 		pthread_rwlock_wrlock(&e->lock);
 		size_t before = e->bytes;
-		cn_code rc = e->loaded ? CN_OK : sc_exp_load(s, e, err);
+		bool loading = !e->loaded;
+		int64_t t0 = cn_now_ms();
+		cn_code rc = loading ? sc_exp_load(s, e, err) : CN_OK;
 		size_t after = e->bytes;
+		if (loading && rc == CN_OK)
+			CN_LOGI("SEARCH-CACHE-LOADED", NULL,
+			        "experiment=%" PRIu64 " runs=%u bytes=%zu ms=%lld", e->id, e->nruns,
+			        e->bytes, (long long)(cn_now_ms() - t0));
 		pthread_rwlock_unlock(&e->lock);
 		if (rc != CN_OK) {
 			sc_unpin(c, e, before, after);

@@ -8,9 +8,9 @@
  * Runs come from the in-memory search cache (run_cache.c): each searched
  * experiment is pinned and read-locked (in ascending id order), every run is
  * checked against the view and the filter with per-experiment key ids
- * resolved once per query, and only the best `max_results` are kept (a
- * bounded max-heap, so a first page of 100 out of 100k matches costs no full
- * sort). The answer is built while the locks are held.
+ * resolved once per query, and only the best `max_results` are kept
+ * (quickselect over a buffer of twice that, so a first page of 100 out of
+ * 100k matches costs no full sort). The answer is built while the locks are held.
  *
  * Page tokens (core/search's checksummed, query-bound token) carry the sort
  * key of the last run returned -- each order's value, or its absence -- and
@@ -24,6 +24,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -415,47 +416,74 @@ static cn_code sq_anchor_resolve(const sq_query *q, const sq_exp *xs, size_t nx,
 /* ---- top-k ----------------------------------------------------------------- */
 
 typedef struct sq_topk {
-	sq_cand *c;
-	size_t n, k;
-	bool heap;
+	sq_cand *c; /* cap slots */
+	size_t n, k, cap;
+	bool bounded; /* thr holds the worst of the k best so far */
+	sq_cand thr;
 	const sq_query *q;
 } sq_topk;
 
-static void sq_sift_down(sq_topk *t, size_t i)
+static void sq_swap(sq_cand *a, ptrdiff_t i, ptrdiff_t j)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < t->n && sq_cmp(t->q, &t->c[l], &t->c[m]) > 0)
-			m = l;
-		if (r < t->n && sq_cmp(t->q, &t->c[r], &t->c[m]) > 0)
-			m = r;
-		if (m == i)
+	sq_cand t = a[i];
+	a[i] = a[j];
+	a[j] = t;
+}
+
+/* Reorder a[0..n) so a[k] is what a sort would put there, with everything
+ * before it smaller and everything after it larger (quickselect). */
+static void sq_select(const sq_query *q, sq_cand *a, size_t n, size_t k)
+{
+	ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
+	while (lo < hi) {
+		ptrdiff_t mid = lo + (hi - lo) / 2;
+		if (sq_cmp(q, &a[mid], &a[lo]) < 0)
+			sq_swap(a, mid, lo);
+		if (sq_cmp(q, &a[hi], &a[lo]) < 0)
+			sq_swap(a, hi, lo);
+		if (sq_cmp(q, &a[hi], &a[mid]) < 0)
+			sq_swap(a, hi, mid);
+		sq_cand pivot = a[mid];
+		ptrdiff_t i = lo, j = hi;
+		while (i <= j) {
+			while (sq_cmp(q, &a[i], &pivot) < 0)
+				i++;
+			while (sq_cmp(q, &a[j], &pivot) > 0)
+				j--;
+			if (i <= j)
+				sq_swap(a, i++, j--);
+		}
+		if (kk <= j)
+			hi = j;
+		else if (kk >= i)
+			lo = i;
+		else
 			return;
-		sq_cand tmp = t->c[i];
-		t->c[i] = t->c[m];
-		t->c[m] = tmp;
-		i = m;
 	}
 }
 
-/* Keep the k best candidates: an array until it is full, then a max-heap of
- * them (worst on top), so each further candidate costs one comparison unless
- * it belongs in the page. */
+/* Keep only the k best of t's candidates; remember the worst of them. */
+static void sq_topk_trim(sq_topk *t)
+{
+	if (t->n <= t->k)
+		return;
+	sq_select(t->q, t->c, t->n, t->k - 1);
+	t->n = t->k;
+	t->thr = t->c[t->k - 1];
+	t->bounded = true;
+}
+
+/* The k best candidates in O(candidates) whatever their order (runs are
+ * often stored in start_time order, which would make a heap sift on every
+ * insert): candidates worse than the k-th best so far cost one comparison;
+ * the others fill a buffer of 2k that is cut back to k by quickselect. */
 static void sq_topk_add(sq_topk *t, sq_cand c)
 {
-	if (t->n < t->k) {
-		t->c[t->n++] = c;
+	if (t->bounded && sq_cmp(t->q, &c, &t->thr) >= 0)
 		return;
-	}
-	if (!t->heap) {
-		for (size_t i = t->n / 2; i-- > 0;)
-			sq_sift_down(t, i);
-		t->heap = true;
-	}
-	if (sq_cmp(t->q, &c, &t->c[0]) < 0) {
-		t->c[0] = c;
-		sq_sift_down(t, 0);
-	}
+	t->c[t->n++] = c;
+	if (t->n == t->cap)
+		sq_topk_trim(t);
 }
 
 /* ---- the request ------------------------------------------------------------ */
@@ -665,7 +693,8 @@ static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
 	uint64_t want = skip + (uint64_t)max;
 	sq_topk t = {.q = q};
 	t.k = want < in_scope ? (size_t)want : in_scope;
-	t.c = malloc((t.k ? t.k : 1) * sizeof *t.c);
+	t.cap = t.k < in_scope / 2 ? 2 * t.k : in_scope;
+	t.c = malloc((t.cap ? t.cap : 1) * sizeof *t.c);
 	if (!t.c)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	uint64_t total = 0;
@@ -683,6 +712,8 @@ static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
 				sq_topk_add(&t, c);
 		}
 	}
+	if (t.k)
+		sq_topk_trim(&t);
 	if (t.n > 1)
 		qsort_r(t.c, t.n, sizeof *t.c, sq_cmp_qsort, (void *)q);
 	size_t start = skip < t.n ? (size_t)skip : t.n;

@@ -43,9 +43,11 @@ def free_port():
 class Cairn:
     def __init__(self, binary, data, env=None):
         self.port = free_port()
-        self.p = subprocess.Popen([binary, "server", "--port", str(self.port), "--data", data],
-                                  env=dict(os.environ, **(env or {})),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log = data + ".log"
+        with open(self.log, "ab") as log:
+            self.p = subprocess.Popen([binary, "server", "--port", str(self.port), "--data",
+                                       data], env=dict(os.environ, **(env or {})),
+                                      stdout=subprocess.DEVNULL, stderr=log)
         for _ in range(400):
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
@@ -256,6 +258,11 @@ def bench(a, work):
     print("cold first search (loads the cache): %.0f ms; RSS idle %.1f MB, after caching "
           "%.1f MB: %.0f bytes/run" % (cold, rss_idle / 2**20, rss_cached / 2**20,
                                       (rss_cached - rss_idle) / a.runs))
+    with open(srv.log) as f:
+        for m in re.finditer(r"SEARCH-CACHE-LOADED.*?runs=(\d+) bytes=(\d+) ms=(\d+)", f.read()):
+            print("search cache: %s runs, %.1f MB accounted (%.0f bytes/run), loaded in %s ms"
+                  % (m.group(1), int(m.group(2)) / 2**20,
+                     int(m.group(2)) / max(1, int(m.group(1))), m.group(3)))
     db = sqlite3.connect(sq)
 
     def cs(body):
