@@ -21,7 +21,9 @@
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
 const http = require('http');
+const path = require('path');
 const S3rver = require('s3rver');
 const AWSAccount = require('s3rver/lib/models/account');
 
@@ -171,8 +173,119 @@ const server = new S3rver({
   serviceEndpoint: 'localhost', // virtual-hosted: <bucket>.s3.localhost
   configureBuckets: [{ name: bucket }],
 });
+// s3rver has no AbortMultipartUpload (405), and completing an upload that
+// is not there crashes it: both answered here as S3 does, from its upload
+// folder (<dir>/<bucket>/._S3rver_uploads/<id>).
+function uploadDir(ctx) {
+  const b = bucketOf(ctx);
+  const id = ctx.query.uploadId;
+  return /^[0-9a-f]+$/.test(id || '') ? path.join(dir, b, '._S3rver_uploads', id) : null;
+}
+async function uploads(ctx) {
+  if (!('uploadId' in ctx.query) || (ctx.method !== 'DELETE' && ctx.method !== 'POST')) return false;
+  const up = uploadDir(ctx);
+  if (!up || !fs.existsSync(up)) {
+    ctx.status = 404;
+    ctx.type = 'application/xml';
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>';
+    return true;
+  }
+  if (ctx.method === 'POST') return false;
+  fs.rmSync(up, { recursive: true, force: true });
+  ctx.status = 204;
+  return true;
+}
+// s3rver's ListObjectsV2 is broken in two ways real S3 is not: a directory
+// whose objects all sit in subdirectories never shows as a CommonPrefix, and
+// any truncated listing fails (its continuation token uses DES, which the
+// OpenSSL 3 of current Node refuses). So listings are answered here, from
+// s3rver's folder layout (<dir>/<bucket>/<key dirs>/<name>._S3rver_object),
+// with S3's rules: keys in byte order, CommonPrefixes rolled up at the
+// delimiter, max-keys counting keys and prefixes together, an opaque
+// continuation token.
+const OBJECT_SUFFIX = '._S3rver_object';
+function allKeys(root) {
+  const out = [];
+  const walk = (abs, rel) => {
+    for (const e of fs.readdirSync(abs, { withFileTypes: true })) {
+      if (e.name === '._S3rver_uploads') continue;
+      if (e.isDirectory()) walk(path.join(abs, e.name), rel + e.name + '/');
+      else if (e.name.endsWith(OBJECT_SUFFIX)) {
+        const st = fs.statSync(path.join(abs, e.name));
+        out.push({ key: rel + e.name.slice(0, -OBJECT_SUFFIX.length), size: st.size, mtime: st.mtime });
+      }
+    }
+  };
+  walk(root, '');
+  return out.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+}
+const xmlEscape = s =>
+  s.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
+function listV2(ctx, bucket) {
+  const root = path.join(dir, bucket);
+  if (!fs.existsSync(root)) return false; // s3rver answers NoSuchBucket
+  const q = ctx.query;
+  const prefix = q.prefix || '';
+  const delim = q.delimiter || '';
+  const max = Math.min(1000, q['max-keys'] === undefined ? 1000 : Number(q['max-keys']));
+  let after = q['start-after'] || '';
+  if (q['continuation-token']) after = Buffer.from(q['continuation-token'], 'base64').toString('utf8');
+  const gt = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
+  const items = [];
+  let truncated = false;
+  for (const o of allKeys(root)) {
+    if (!o.key.startsWith(prefix) || (after && !gt(o.key, after))) continue;
+    let item = o;
+    if (delim) {
+      const i = o.key.indexOf(delim, prefix.length);
+      if (i >= 0) item = { prefix: o.key.slice(0, i + delim.length) };
+    }
+    const name = item.prefix || item.key;
+    if (items.length && items[items.length - 1].prefix && items[items.length - 1].prefix === name) continue;
+    if (after && !gt(name, after) && !item.prefix) continue;
+    if (items.length === max) {
+      truncated = true;
+      break;
+    }
+    items.push(item);
+  }
+  const last = items.length ? items[items.length - 1].prefix || items[items.length - 1].key : '';
+  const contents = items
+    .filter(i => !i.prefix)
+    .map(
+      i =>
+        `<Contents><Key>${xmlEscape(i.key)}</Key><LastModified>${i.mtime.toISOString()}</LastModified>` +
+        `<Size>${i.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+    )
+    .join('');
+  const prefixes = items
+    .filter(i => i.prefix)
+    .map(i => `<CommonPrefixes><Prefix>${xmlEscape(i.prefix)}</Prefix></CommonPrefixes>`)
+    .join('');
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    `<Name>${xmlEscape(bucket)}</Name><Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${items.length}</KeyCount>` +
+    `<MaxKeys>${max}</MaxKeys>${delim ? `<Delimiter>${xmlEscape(delim)}</Delimiter>` : ''}` +
+    `<IsTruncated>${truncated}</IsTruncated>` +
+    (truncated ? `<NextContinuationToken>${Buffer.from(last).toString('base64')}</NextContinuationToken>` : '') +
+    contents + prefixes + '</ListBucketResult>';
+  return true;
+}
+function bucketOf(ctx) {
+  const m = /^(.+)\.s3\.localhost$/.exec(ctx.hostname);
+  return m ? m[1] : ctx.path.split('/')[1];
+}
 server.middleware.unshift(async (ctx, next) => {
-  if (verify(ctx)) await next();
+  if (!verify(ctx) || (await uploads(ctx))) return;
+  const bucketPath = /^(.+)\.s3\.localhost$/.test(ctx.hostname) ? '/' : `/${bucketOf(ctx)}`;
+  if (ctx.method === 'GET' && ctx.query['list-type'] === '2' && (ctx.path === bucketPath || ctx.path === bucketPath + '/'))
+    if (listV2(ctx, bucketOf(ctx))) return;
+  await next();
+});
+server.on('error', (e, ctx) => {
+  if (!ctx || ctx.status >= 500) console.error(`s3rver: ${ctx ? ctx.method + ' ' + ctx.url : ''}: ${e.stack}`);
 });
 
 (async () => {
