@@ -9,10 +9,12 @@
  * before commit. Bodies are sent from memory, which lets each request be
  * signed with its payload's SHA-256 and retried.
  *
- * Reading: HEAD first (existence, size, ETag: the reader knows what it will
- * read before returning), then GETs of windows of up to 8 MiB with Range and
- * If-Match on the ETag, so a reader never mixes two versions of an object
- * that is overwritten while it reads (S3 answers 412; we fail with IO).
+ * Reading: GETs of windows of up to 8 MiB with Range. The first is sent by
+ * get_open, so errors (not found, denied) come from it and an object of up
+ * to 8 MiB is one request, one version. Later windows carry If-Match with
+ * the first reply's ETag, so a reader never mixes two versions of a bigger
+ * object that is overwritten while it reads (S3 answers 412; we fail with
+ * IO and say so).
  */
 #include "s3_int.h"
 
@@ -459,6 +461,37 @@ int s3_presign(cairn_store *s, const char *path, const char *method, const char 
 /* ------------------------------------------------------------------------ */
 /* Readers */
 
+/* GETs [r->pos, r->pos + want) into the window. The first window carries
+ * no condition and learns the object's size and ETag from the reply; later
+ * ones require that ETag (If-Match). */
+static int s3_fetch_window(cairn_store_reader *r, int64_t want, bool first, s3_resp *resp,
+                           cairn_error *err)
+{
+	char range[64];
+	snprintf(range, sizeof range, "bytes=%lld-%lld", (long long)r->pos,
+	         (long long)(r->pos + want - 1));
+	cairn_http_header h[2] = {{"Range", range}, {"If-Match", r->etag}};
+	r->win.len = 0;
+	r->win.max = (size_t)want;
+	r->off = 0;
+	s3_req q = {.method = "GET",
+	            .key = r->key,
+	            .headers = h,
+	            .nheaders = !first && r->etag[0] ? 2 : 1,
+	            .out = &r->win};
+	int rc = s3_call(r->s, &q, resp, err);
+	if (rc != CAIRN_OK && resp->status == 412)
+		return cairn_error_set(err, CAIRN_ERR_IO,
+		                       "%.300s changed while it was being read; read it again",
+		                       r->key);
+	if (rc != CAIRN_OK)
+		return rc;
+	if (resp->status == 200 && r->pos != 0)
+		return cairn_error_set(err, CAIRN_ERR_IO, "GET %.300s: the server ignored Range",
+		                       r->key);
+	return CAIRN_OK;
+}
+
 int s3_get_open(cairn_store *s, const char *path, int64_t offset, int64_t length,
                 cairn_store_reader **out, cairn_object_info *info, cairn_error *err)
 {
@@ -467,62 +500,62 @@ int s3_get_open(cairn_store *s, const char *path, int64_t offset, int64_t length
 		return s3_bad_path(err, path);
 	if (offset < 0 || length < -1)
 		return cairn_error_set(err, CAIRN_ERR_INVALID, "bad range");
-	s3_resp resp;
-	int rc = s3_head(s, key, &resp, err);
-	if (rc != CAIRN_OK)
-		return rc;
-	int64_t size = resp.content_length;
-	if (size < 0)
-		return cairn_error_set(err, CAIRN_ERR_IO, "HEAD %.300s: no Content-Length", key);
-	if (offset > size)
-		return cairn_error_set(err, CAIRN_ERR_INVALID,
-		                       "range offset %lld is past the end of '%.300s' (%lld bytes)",
-		                       (long long)offset, path, (long long)size);
 	cairn_store_reader *r = calloc(1, sizeof *r + strlen(key) + 1);
 	if (!r)
 		return cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
 	r->s = s;
 	memcpy(r->key, key, strlen(key) + 1);
-	snprintf(r->etag, sizeof r->etag, "%s", resp.etag);
 	r->pos = offset;
+	s3_resp resp;
+	int64_t size = -1;
+	int rc = CAIRN_ERR_INVALID;
+	if (length != 0) {
+		/* One request for a small object: the data and the size of one
+		 * version, with no window for an overwrite between two requests. */
+		int64_t want = length < 0 || length > S3_READ_WINDOW ? S3_READ_WINDOW : length;
+		rc = s3_fetch_window(r, want, true, &resp, err);
+		if (rc == CAIRN_OK) {
+			size = resp.status == 206 ? resp.range_total : resp.content_length;
+			snprintf(r->etag, sizeof r->etag, "%s", resp.etag);
+			if (size < 0)
+				rc = cairn_error_set(err, CAIRN_ERR_IO,
+				                     "GET %.300s: no object size", key);
+		}
+	}
+	/* Nothing asked for, or nothing there to give (S3 refuses any range of
+	 * an empty object, and ranges at the end, with 416): HEAD for the size. */
+	if (length == 0 || (rc != CAIRN_OK && resp.status == 416)) {
+		r->win.len = 0;
+		rc = s3_head(s, key, &resp, err);
+		size = resp.content_length;
+		if (rc == CAIRN_OK && size < 0)
+			rc = cairn_error_set(err, CAIRN_ERR_IO, "HEAD %.300s: no Content-Length",
+			                     key);
+		snprintf(r->etag, sizeof r->etag, "%s", resp.etag);
+	}
+	if (rc == CAIRN_OK && offset > size)
+		rc = cairn_error_set(err, CAIRN_ERR_INVALID,
+		                     "range offset %lld is past the end of '%.300s' (%lld bytes)",
+		                     (long long)offset, path, (long long)size);
+	if (rc != CAIRN_OK) {
+		s3_get_close(r);
+		return rc;
+	}
 	r->end = (length < 0 || length > size - offset) ? size : offset + length;
+	int64_t got = (int64_t)r->win.len;
+	if (got != (r->end - offset < S3_READ_WINDOW ? r->end - offset : S3_READ_WINDOW) &&
+	    length != 0) {
+		rc = cairn_error_set(err, CAIRN_ERR_IO,
+		                     "GET %.300s: %lld bytes for a range of %lld", key,
+		                     (long long)got, (long long)(r->end - offset));
+		s3_get_close(r);
+		return rc;
+	}
+	r->pos = offset + got;
 	info->size = size;
 	info->mtime_ms = resp.mtime_ms;
 	info->is_dir = 0;
 	*out = r;
-	return CAIRN_OK;
-}
-
-static int s3_fetch_window(cairn_store_reader *r, cairn_error *err)
-{
-	int64_t want = r->end - r->pos;
-	if (want > S3_READ_WINDOW)
-		want = S3_READ_WINDOW;
-	char range[64];
-	snprintf(range, sizeof range, "bytes=%lld-%lld", (long long)r->pos,
-	         (long long)(r->pos + want - 1));
-	cairn_http_header h[2] = {{"Range", range}, {"If-Match", r->etag}};
-	r->win.len = 0;
-	r->win.max = (size_t)want;
-	r->off = 0;
-	s3_resp resp;
-	s3_req q = {.method = "GET",
-	            .key = r->key,
-	            .headers = h,
-	            .nheaders = r->etag[0] ? 2 : 1,
-	            .out = &r->win};
-	int rc = s3_call(r->s, &q, &resp, err);
-	if (rc != CAIRN_OK && resp.status == 412)
-		return cairn_error_set(err, CAIRN_ERR_IO,
-		                       "%.300s changed while it was being read; read it again",
-		                       r->key);
-	if (rc != CAIRN_OK)
-		return rc;
-	if ((int64_t)r->win.len != want || (resp.status == 200 && r->pos != 0))
-		return cairn_error_set(err, CAIRN_ERR_IO,
-		                       "GET %.300s: %zu bytes for a range of %lld (HTTP %d)",
-		                       r->key, r->win.len, (long long)want, resp.status);
-	r->pos += want;
 	return CAIRN_OK;
 }
 
@@ -532,9 +565,18 @@ int s3_get_read(cairn_store_reader *r, void *buf, size_t cap, size_t *n, cairn_e
 	if (r->off == r->win.len) {
 		if (r->pos >= r->end || cap == 0)
 			return CAIRN_OK;
-		int rc = s3_fetch_window(r, err);
+		int64_t want = r->end - r->pos;
+		if (want > S3_READ_WINDOW)
+			want = S3_READ_WINDOW;
+		s3_resp resp;
+		int rc = s3_fetch_window(r, want, false, &resp, err);
 		if (rc != CAIRN_OK)
 			return rc;
+		if ((int64_t)r->win.len != want)
+			return cairn_error_set(err, CAIRN_ERR_IO,
+			                       "GET %.300s: %zu bytes for a range of %lld", r->key,
+			                       r->win.len, (long long)want);
+		r->pos += want;
 	}
 	size_t left = r->win.len - r->off;
 	size_t give = left < cap ? left : cap;

@@ -208,7 +208,7 @@ function allKeys(root) {
   const out = [];
   const walk = (abs, rel) => {
     for (const e of fs.readdirSync(abs, { withFileTypes: true })) {
-      if (e.name === '._S3rver_uploads') continue;
+      if (e.name === '._S3rver_uploads' || e.name.includes('.cairn-tmp-')) continue;
       if (e.isDirectory()) walk(path.join(abs, e.name), rel + e.name + '/');
       else if (e.name.endsWith(OBJECT_SUFFIX)) {
         const st = fs.statSync(path.join(abs, e.name));
@@ -273,12 +273,62 @@ function listV2(ctx, bucket) {
     contents + prefixes + '</ListBucketResult>';
   return true;
 }
+// s3rver writes an object in place, so a reader racing a writer sees a torn
+// object; S3 publishes atomically. Objects are written to a temporary name
+// here and renamed over the final one once complete.
+server.store.putObject = async function putObject(object) {
+  const final = this.getResourcePath(object.bucket, object.key, 'object');
+  await fs.promises.mkdir(path.dirname(final), { recursive: true });
+  const tmp = `${final}.cairn-tmp-${crypto.randomBytes(8).toString('hex')}`;
+  const md5 = crypto.createHash('md5');
+  let size = 0;
+  await new Promise((resolve, reject) => {
+    const out = fs.createWriteStream(tmp);
+    out.on('error', reject).on('close', resolve);
+    if (Buffer.isBuffer(object.content)) {
+      md5.update(object.content);
+      size = object.content.length;
+      out.end(object.content);
+      return;
+    }
+    object.content.on('error', reject);
+    object.content.on('data', chunk => {
+      md5.update(chunk);
+      size += chunk.length;
+    });
+    object.content.pipe(out);
+  });
+  const digest = md5.digest('hex');
+  await fs.promises.rename(tmp, final);
+  await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+  return { size, md5: digest };
+};
+
+// S3 refuses any Range of an empty object with 416 InvalidRange; s3rver
+// answers 206 with a Content-Length of 1 and no body.
+function emptyRange(ctx) {
+  if (ctx.method !== 'GET' || !ctx.headers['range']) return false;
+  const b = bucketOf(ctx);
+  const vhost = /^(.+)\.s3\.localhost$/.test(ctx.hostname);
+  const key = decodeURIComponent(vhost ? ctx.path.slice(1) : ctx.path.split('/').slice(2).join('/'));
+  if (!key) return false;
+  try {
+    if (fs.statSync(server.store.getResourcePath(b, key, 'object')).size !== 0) return false;
+  } catch (e) {
+    return false;
+  }
+  ctx.status = 416;
+  ctx.type = 'application/xml';
+  ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRange</Code><Message>The requested range is not satisfiable</Message></Error>';
+  return true;
+}
+
 function bucketOf(ctx) {
   const m = /^(.+)\.s3\.localhost$/.exec(ctx.hostname);
   return m ? m[1] : ctx.path.split('/')[1];
 }
 server.middleware.unshift(async (ctx, next) => {
-  if (!verify(ctx) || (await uploads(ctx))) return;
+  if (!verify(ctx) || (await uploads(ctx)) || emptyRange(ctx)) return;
   const bucketPath = /^(.+)\.s3\.localhost$/.test(ctx.hostname) ? '/' : `/${bucketOf(ctx)}`;
   if (ctx.method === 'GET' && ctx.query['list-type'] === '2' && (ctx.path === bucketPath || ctx.path === bucketPath + '/'))
     if (listV2(ctx, bucketOf(ctx))) return;
