@@ -118,8 +118,8 @@ struct cairn_store {
 	char bucket[64];
 	char prefix[CAIRN_PATH_MAX + 1]; /* key prefix, no leading or trailing '/' */
 	char scheme[8];                  /* "https" or "http" */
-	char host_hdr[320];              /* Host header: [bucket.]endpoint-host[:port] */
-	char base_path[256];             /* endpoint path + "/bucket" when path-style */
+	char host_hdr[336];              /* Host header: [bucket.]endpoint-host[:port] */
+	char base_path[336];             /* endpoint path + "/bucket" when path-style */
 	char region[64];
 	char sse[32]; /* "", "AES256" or "aws:kms" */
 	char sse_kms_key[256];

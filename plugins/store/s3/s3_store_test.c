@@ -379,6 +379,51 @@ CN_TEST(s3_multipart_and_presign)
 	peer_stop(&p);
 }
 
+static void fixture_stats(const peer *p, char *out, size_t cap);
+
+CN_TEST(s3_server_side_encryption_headers)
+{
+	peer p;
+	bool up = peer_start(&p);
+	CN_CHECK(up);
+	cn_plugin_registry *reg = NULL;
+	cn_err err;
+	CN_CHECK_EQ_INT(cn_plugin_registry_open(&reg, CN_TEST_PLUGIN_DIR, &err), CN_OK);
+	if (up) {
+		configure(&p, true);
+		cn_plugin_host_config_set("store.s3.sse", "aws:kms", &err);
+		cn_plugin_host_config_set("store.s3.sse_kms_key_id", "alias/cairn-test", &err);
+		cn_store *s = open_store(reg, "s3://" BUCKET "/sse");
+		if (s) {
+			/* Signed with the object (the verifier checks), on PutObject... */
+			CN_CHECK_EQ_INT(cn_store_put_bytes(s, "k.txt", "kms", 3, &err), CN_OK);
+			char st[512];
+			fixture_stats(&p, st, sizeof st);
+			CN_CHECK(strstr(st, "\"sse\":\"aws:kms\"") != NULL);
+			CN_CHECK(strstr(st, "\"kms\":\"alias/cairn-test\"") != NULL);
+			/* ... and on CreateMultipartUpload. */
+			cn_plugin_host_config_set("store.s3.sse", "AES256", &err);
+			cn_plugin_host_config_set("store.s3.sse_kms_key_id", NULL, &err);
+			cn_store_close(s);
+			s = open_store(reg, "s3://" BUCKET "/sse");
+			char id[CAIRN_UPLOAD_ID_MAX];
+			if (s)
+				CN_CHECK_EQ_INT(
+				        cn_store_mpu_create(s, "m.bin", id, sizeof id, &err),
+				        CN_OK);
+			fixture_stats(&p, st, sizeof st);
+			CN_CHECK(strstr(st, "\"sse\":\"AES256\"") != NULL);
+			CN_CHECK(strstr(st, "\"kms\":\"\"") != NULL);
+			if (s)
+				CN_CHECK_EQ_INT(cn_store_mpu_abort(s, "m.bin", id, &err), CN_OK);
+			cn_store_close(s);
+		}
+	}
+	cn_plugin_registry_close(reg);
+	cn_plugin_host_config_reset();
+	peer_stop(&p);
+}
+
 static int count_cb(void *arg, const cairn_list_entry *e)
 {
 	return 0;
@@ -433,6 +478,17 @@ CN_TEST(s3_wrong_credentials_are_permission_errors)
 	cn_plugin_registry_close(reg);
 	cn_plugin_host_config_reset();
 	peer_stop(&p);
+}
+
+/* The fixture's /stats document into out (cap bytes). */
+static void fixture_stats(const peer *p, char *out, size_t cap)
+{
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/stats", p->cred_port);
+	sink s = {0};
+	plain_http("GET", url, NULL, 0, &s);
+	snprintf(out, cap, "%.*s", s.p ? (int)s.len : 0, s.p ? s.p : "");
+	free(s.p);
 }
 
 static int fixture_stat(const peer *p, const char *what)
@@ -503,6 +559,12 @@ CN_TEST(s3_credential_sources)
 		setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "fixture-auth-token", 1);
 		roundtrip(reg, "from-container");
 		CN_CHECK(fixture_stat(&p, "container") == 1); /* cached for the store's life */
+		/* Credentials that expire within the refresh margin are fetched
+		 * again before each request. */
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/container?short=1", p.cred_port);
+		setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+		roundtrip(reg, "from-container-short");
+		CN_CHECK_EQ_INT(fixture_stat(&p, "container"), 3);
 		setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong-token", 1);
 		cn_store *s = open_store(reg, "s3://" BUCKET "/creds");
 		if (s) {

@@ -17,7 +17,8 @@
 // The second port is a credentials fixture: GET /container (the container
 // credentials endpoint's JSON), and the IMDSv2 routes PUT /latest/api/token,
 // GET /latest/meta-data/iam/security-credentials/[role]. Each answers the
-// same key pair; /stats counts the requests so a test can see a refresh.
+// same key pair; /stats counts the requests so a test can see a refresh,
+// and shows the last server-side encryption headers the S3 port saw.
 'use strict';
 
 const crypto = require('crypto');
@@ -126,9 +127,10 @@ function verify(ctx) {
   return true;
 }
 
-const stats = { container: 0, token: 0, role: 0, creds: 0 };
-function credsJson() {
-  const expiration = new Date(Date.now() + 3600 * 1000).toISOString();
+const stats = { container: 0, token: 0, role: 0, creds: 0, sse: '', kms: '' };
+// ?short: credentials that expire in a minute, inside any refresh margin.
+function credsJson(short) {
+  const expiration = new Date(Date.now() + (short ? 60 : 3600) * 1000).toISOString();
   return JSON.stringify({
     AccessKeyId: accessKey,
     SecretAccessKey: secretKey,
@@ -141,10 +143,10 @@ const credServer = http.createServer((req, res) => {
     res.writeHead(status, { 'Content-Type': type });
     res.end(body);
   };
-  if (req.method === 'GET' && req.url === '/container') {
+  if (req.method === 'GET' && req.url.startsWith('/container')) {
     stats.container++;
     if (req.headers['authorization'] !== 'fixture-auth-token') return send(401, '{}');
-    return send(200, credsJson());
+    return send(200, credsJson(req.url.includes('short')));
   }
   if (req.method === 'PUT' && req.url === '/latest/api/token') {
     stats.token++;
@@ -328,6 +330,10 @@ function bucketOf(ctx) {
   return m ? m[1] : ctx.path.split('/')[1];
 }
 server.middleware.unshift(async (ctx, next) => {
+  if (ctx.headers['x-amz-server-side-encryption']) {
+    stats.sse = ctx.headers['x-amz-server-side-encryption'];
+    stats.kms = ctx.headers['x-amz-server-side-encryption-aws-kms-key-id'] || '';
+  }
   if (!verify(ctx) || (await uploads(ctx)) || emptyRange(ctx)) return;
   const bucketPath = /^(.+)\.s3\.localhost$/.test(ctx.hostname) ? '/' : `/${bucketOf(ctx)}`;
   if (ctx.method === 'GET' && ctx.query['list-type'] === '2' && (ctx.path === bucketPath || ctx.path === bucketPath + '/'))
