@@ -14,7 +14,9 @@
  *      /latest/api/token first), at AWS_EC2_METADATA_SERVICE_ENDPOINT or
  *      http://169.254.169.254; AWS_EC2_METADATA_DISABLED=true skips it.
  * The result is cached; credentials with an expiry (3 and 4) are fetched
- * again once they expire within five minutes. Secrets never reach a log
+ * again once they expire within five minutes. Finding none is remembered
+ * for ten seconds, so that requests fail fast instead of each probing the
+ * metadata addresses. Secrets never reach a log
  * line or an error message.
  */
 #include "s3_int.h"
@@ -27,6 +29,7 @@
 
 #define S3_CREDS_REFRESH_MS (5 * 60 * 1000)
 #define S3_CREDS_HTTP_MS    5000
+#define S3_CREDS_RETRY_MS   10000 /* how long "no credentials" is remembered */
 
 void s3_creds_init(s3_cred_provider *p, const cairn_host_api *host)
 {
@@ -352,6 +355,11 @@ int s3_creds_get(s3_cred_provider *p, s3_creds *out, cairn_error *err)
 		pthread_mutex_unlock(&p->mu);
 		return CAIRN_OK;
 	}
+	if (!p->have && now < p->fail_until_ms) {
+		int st = cairn_error_set(err, p->fail_status, "%s", p->fail_msg);
+		pthread_mutex_unlock(&p->mu);
+		return st;
+	}
 	s3_creds c;
 	int rc = CAIRN_OK;
 	int found = s3_creds_env(&c) || s3_creds_file(p, &c);
@@ -382,6 +390,12 @@ int s3_creds_get(s3_cred_provider *p, s3_creds *out, cairn_error *err)
 		                     "no AWS credentials found (environment, shared credentials "
 		                     "file profile '%s', container or instance metadata)",
 		                     p->profile);
+	}
+	if (rc != CAIRN_OK && !p->have) {
+		p->fail_until_ms = now + S3_CREDS_RETRY_MS;
+		p->fail_status = rc;
+		snprintf(p->fail_msg, sizeof p->fail_msg, "%.500s",
+		         err ? err->message : "no credentials");
 	}
 	memset(&c, 0, sizeof c);
 	pthread_mutex_unlock(&p->mu);

@@ -97,6 +97,11 @@ typedef struct s3_cred_provider {
 	s3_creds cached;
 	char profile[128];
 	char file[1024];
+	/* The last lookup found nothing: its status and message, repeated
+	 * until fail_until_ms rather than probing every source per request. */
+	int64_t fail_until_ms;
+	int fail_status;
+	char fail_msg[512];
 } s3_cred_provider;
 
 void s3_creds_init(s3_cred_provider *p, const cairn_host_api *host);
