@@ -21,4 +21,8 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns);
 int cli_run_service(cli_opts *o, const char *name, const sigset_t *sigs);
 int cli_run_gateway(cli_opts *o, const sigset_t *sigs, int64_t start_ns);
 
+/* `cairn artifacts <upload|download|list> ...` (argv[0] is the subcommand);
+ * returns the exit status: 0 done, 1 failed, 2 bad usage. */
+int cli_artifacts_main(int argc, char **argv);
+
 #endif

@@ -29,6 +29,8 @@ static void cli_usage(FILE *f)
 	        "  gateway                run the HTTP gateway; needs --service NAME=ADDR per "
 	        "service\n"
 	        "  config                 print the effective configuration and exit\n"
+	        "  artifacts upload|download|list   move artifacts to and from any store or a "
+	        "server\n"
 	        "  version                print versions and exit\n"
 	        "\n"
 	        "common options (every setting also reads CAIRN_<KEY> and a YAML --config file):\n"
@@ -57,6 +59,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("cairn %s (MLflow REST API %s)\n", CAIRN_VERSION, CAIRN_MLFLOW_API_VERSION);
 		return 0;
+	}
+	if (!strcmp(cmd, "artifacts")) {
+		signal(SIGPIPE, SIG_IGN);
+		return cli_artifacts_main(argc - 2, argv + 2);
 	}
 	/* Signals are taken synchronously by the main thread (sigwait), so every
 	 * thread created from here on must have them blocked. */
