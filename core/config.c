@@ -92,6 +92,8 @@ static const cfg_setting cfg_table[] = {
          "debug, info, warn, error or off"},
         {"log_json", CFG_BOOL, CFG_FIELD(log_json), 0, 0, false, "false", NULL, NULL,
          "write log lines as JSON instead of logfmt"},
+        {"search_cache_bytes", CFG_SIZE, CFG_FIELD(search_cache_bytes), 0, 1LL << 40, false,
+         "512MiB", NULL, NULL, "memory bound of the tracking service's in-memory run search cache"},
 };
 
 #define CFG_COUNT       (sizeof cfg_table / sizeof cfg_table[0])

@@ -70,6 +70,8 @@ typedef struct cn_config {
 	/* logging */
 	char log_level[16]; /* log_level: info */
 	bool log_json;      /* log_json: false */
+	/* tracking */
+	size_t search_cache_bytes; /* search_cache_bytes: 512 MiB bound of the run search cache */
 	/* plugin settings: store.<plugin>.<name>, deploy.<plugin>.<name>, handed
 	 * to plugins (cn_plugin_host_config_set) by the executable */
 	cn_plugin_setting plugin_settings[CN_CFG_MAX_PLUGIN_SETTINGS];

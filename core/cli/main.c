@@ -5,6 +5,7 @@
  *   cairn service   one service on a bus address (split mode)
  *   cairn gateway   the HTTP gateway alone, calling services over the bus
  *   cairn config    print the effective configuration
+ *   cairn gc        purge deleted runs and experiments (a client of a server)
  *   cairn version
  *
  * Both process modes run the same code; only the bus addresses differ.
@@ -31,6 +32,8 @@ static void cli_usage(FILE *f)
 	        "  config                 print the effective configuration and exit\n"
 	        "  artifacts upload|download|list   move artifacts to and from any store or a "
 	        "server\n"
+	        "  gc                     purge deleted runs and experiments for good (`cairn gc "
+	        "--help`)\n"
 	        "  version                print versions and exit\n"
 	        "\n"
 	        "common options (every setting also reads CAIRN_<KEY> and a YAML --config file):\n"
@@ -64,6 +67,8 @@ int main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 		return cli_artifacts_main(argc - 2, argv + 2);
 	}
+	if (!strcmp(cmd, "gc")) /* a client of a running server: none of the server's options */
+		return cli_run_gc(argc - 2, argv + 2);
 	/* Signals are taken synchronously by the main thread (sigwait), so every
 	 * thread created from here on must have them blocked. */
 	sigset_t sigs;
