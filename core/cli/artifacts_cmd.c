@@ -261,10 +261,6 @@ static int art_fail(const char *what, const cn_err *err)
 
 static int art_upload(const art_args *a, cli_remote *r, cli_progress *prog)
 {
-	if (!a->local_path) {
-		fprintf(stderr, "cairn artifacts upload: --local-path FILE|DIR is required\n");
-		return ART_EXIT_USAGE;
-	}
 	const char *base = a->artifact_path ? a->artifact_path : "";
 	struct stat st;
 	cn_err err;
@@ -537,6 +533,18 @@ int cli_artifacts_main(int argc, char **argv)
 	 * unless a level was asked for. */
 	cn_log_level level = cn_log_level_from_name(o->cfg.log_level);
 	cn_log_init(level == CN_LOG_INFO ? CN_LOG_WARN : level, o->cfg.log_json);
+	/* Usage errors before anything is opened or contacted. */
+	struct stat st;
+	if (!strcmp(a.cmd, "upload") && (!a.local_path || stat(a.local_path, &st) != 0)) {
+		if (!a.local_path)
+			fprintf(stderr,
+			        "cairn artifacts upload: --local-path FILE|DIR is required\n");
+		else
+			fprintf(stderr, "cairn artifacts upload: %s: %s\n", a.local_path,
+			        strerror(errno));
+		free(o);
+		return ART_EXIT_USAGE;
+	}
 	cli_remote *r = calloc(1, sizeof *r);
 	cn_artifacts *arts = NULL;
 	cn_plugin_registry *reg = NULL;
