@@ -71,7 +71,20 @@ typedef struct cn_store_conformance_opts {
 	/* Members below were added later; zero keeps the default. */
 	int64_t mpu_part_bytes; /* size of multipart parts but the last; default 5 MiB
 	                           (S3's minimum) */
+	uint32_t waive;         /* CN_CONF_WAIVE_* bits: checks a store cannot meet, each
+	                           skipped with a "WAIVED" line on stderr */
 } cn_store_conformance_opts;
+
+/*
+ * Waivers: declared, visible exceptions for stores whose service cannot
+ * behave as a check requires. Each waived check prints why it was skipped.
+ *   STATELESS_UPLOADS  upload ids carry no state in the service (Azure's
+ *                      staged blocks: abort cannot forget them), so an
+ *                      aborted id is not detected as unknown.
+ *   UNCHECKED_ETAGS    the service does not verify part ETags at complete.
+ */
+#define CN_CONF_WAIVE_STATELESS_UPLOADS (1u << 0)
+#define CN_CONF_WAIVE_UNCHECKED_ETAGS   (1u << 1)
 
 /* Runs the suite with default options; returns the number of failed checks. */
 int cn_store_conformance_run(cn_store *store, const char *label);
