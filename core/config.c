@@ -605,7 +605,7 @@ static cn_code cfg_yaml_plugin(cfg_yaml *y, cn_config *c, const char *prefix, in
 			return cn_err_set(y->err, CN_INVALID_PARAMETER_VALUE,
 			                  "config: %s line %zu: %s: expected a setting name",
 			                  y->path, cfg_yaml_line(y), prefix);
-		char key[CN_CFG_PLUGIN_KEY + 64], source[CN_CFG_STR + 32];
+		char key[CN_CFG_PLUGIN_KEY + 80], source[CN_CFG_STR + 32];
 		snprintf(key, sizeof key, "%.80s.%.80s", prefix, cfg_yaml_scalar(y));
 		snprintf(source, sizeof source, "%s line %zu", y->path, cfg_yaml_line(y));
 		if ((rc = cfg_yaml_next(y)) != CN_OK)
