@@ -37,6 +37,8 @@ typedef struct art_args {
 	const char *cmd;
 	const char *run_id, *artifact_uri, *artifact_path, *tracking_uri, *destination;
 	const char *local_path, *dst_path;
+	const char *stall;
+	int64_t stall_s;
 	bool progress, no_progress;
 	char *rest[128]; /* common flags, for cli_parse */
 	int nrest;
@@ -64,6 +66,7 @@ static void art_usage(FILE *f)
 	        "options:\n"
 	        "  --progress / --no-progress         progress bar on stderr (default: when stderr "
 	        "is a terminal)\n"
+	        "  --stall-timeout S                  give up on a server silent this long (300)\n"
 	        "  --config FILE, --plugin-dir DIR, --store.<plugin>.<key> VALUE   as for the "
 	        "server\n"
 	        "A directory upload copies its contents under --artifact-path; download prints the "
@@ -86,6 +89,7 @@ static int art_parse(art_args *a, int argc, char **argv)
 	        {"local-file", offsetof(art_args, local_path)},
 	        {"local-dir", offsetof(art_args, local_path)},
 	        {"dst-path", offsetof(art_args, dst_path)},
+	        {"stall-timeout", offsetof(art_args, stall)},
 	};
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
@@ -464,6 +468,7 @@ static int art_open(const art_args *a, const cn_config *cfg, cli_remote *r, cn_a
 	while (n > 0 && r->base_url[n - 1] == '/')
 		r->base_url[--n] = '\0';
 	r->timeout_ms = 0; /* transfers of any size: no whole-transfer limit */
+	r->stall_ms = a->stall_s > 0 ? a->stall_s * 1000 : 300000;
 	char uri[CLI_URL_MAX];
 	if ((a->run_id != NULL) == (a->artifact_uri != NULL)) {
 		fprintf(stderr,
@@ -481,8 +486,7 @@ static int art_open(const art_args *a, const cn_config *cfg, cli_remote *r, cn_a
 		return ART_EXIT_USAGE;
 	}
 	if (a->run_id) {
-		if (cli_run_artifact_uri(r->base_url, a->run_id, 60000, uri, sizeof uri, &err) !=
-		    CN_OK)
+		if (cli_run_artifact_uri(r, a->run_id, uri, sizeof uri, &err) != CN_OK)
 			return art_fail(a->cmd, &err);
 	} else {
 		snprintf(uri, sizeof uri, "%s", a->artifact_uri);
@@ -520,6 +524,15 @@ int cli_artifacts_main(int argc, char **argv)
 	int prc = art_parse(&a, argc - 1, argv + 1);
 	if (prc != 0)
 		return prc < 0 ? 0 : prc;
+	if (a.stall) {
+		char *end = NULL;
+		a.stall_s = strtoll(a.stall, &end, 10);
+		if (!end || *end || a.stall_s <= 0) {
+			fprintf(stderr,
+			        "cairn artifacts: --stall-timeout wants a number of seconds\n");
+			return ART_EXIT_USAGE;
+		}
+	}
 	cli_opts *o = calloc(1, sizeof *o);
 	if (!o)
 		return ART_EXIT_FAIL;

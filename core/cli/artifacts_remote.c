@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/cli/cli_json.h"
+#include "core/clock.h"
 #include "core/plugin/loader.h"
 
 #define CLI_BUF_BYTES     (1 << 20)
@@ -115,7 +116,23 @@ static cn_code cli_rel_path(cli_remote *r, const char *rel, char *out, size_t ca
 /* ------------------------------------------------------------------------ */
 /* HTTP */
 
+/* When bytes last moved, for the stall check. */
+typedef struct cli_activity {
+	int64_t last_ns;
+	int64_t stall_ns;
+	bool stalled;
+} cli_activity;
+
+static int cli_stalled(void *arg)
+{
+	cli_activity *a = arg;
+	if (a->stall_ns > 0 && cn_mono_ns() - a->last_ns > a->stall_ns)
+		a->stalled = true;
+	return a->stalled;
+}
+
 typedef struct cli_body {
+	cli_activity *act;
 	char *buf;
 	size_t n, cap, max;
 	int fd; /* >= 0: stream here instead */
@@ -126,6 +143,8 @@ typedef struct cli_body {
 static int cli_body_write(void *arg, const void *data, size_t len)
 {
 	cli_body *b = arg;
+	if (b->act)
+		b->act->last_ns = cn_mono_ns();
 	if (b->fd >= 0) {
 		const char *d = data;
 		for (size_t done = 0; done < len;) {
@@ -163,6 +182,7 @@ static int cli_body_write(void *arg, const void *data, size_t len)
 typedef struct cli_src {
 	int fd;
 	cli_progress *p;
+	cli_activity *act;
 } cli_src;
 
 static int cli_src_read(void *arg, void *buf, size_t cap, size_t *n)
@@ -175,6 +195,8 @@ static int cli_src_read(void *arg, void *buf, size_t cap, size_t *n)
 		if (got < 0)
 			return CAIRN_ERR_IO;
 		*n = (size_t)got;
+		if (s->act)
+			s->act->last_ns = cn_mono_ns();
 		if (s->p)
 			cli_progress_add(s->p, got);
 		return CAIRN_OK;
@@ -215,6 +237,11 @@ static cn_code cli_http(cli_remote *r, const char *method, const char *url, cli_
                         int64_t size, cli_body *b, int *status, cn_err *err)
 {
 	cairn_http_header hdr[] = {{"Content-Type", "application/octet-stream"}};
+	/* No limit on a whole transfer (any size), but one on silence. */
+	cli_activity act = {.last_ns = cn_mono_ns(), .stall_ns = r->stall_ms * 1000000};
+	b->act = &act;
+	if (src)
+		src->act = &act;
 	cairn_http_request req = {.size = sizeof req,
 	                          .method = method,
 	                          .url = url,
@@ -223,7 +250,9 @@ static cn_code cli_http(cli_remote *r, const char *method, const char *url, cli_
 	                          .on_body = cli_body_write,
 	                          .response_arg = b,
 	                          .timeout_ms = r->timeout_ms,
-	                          .connect_timeout_ms = 10000};
+	                          .connect_timeout_ms = 10000,
+	                          .is_cancelled = cli_stalled,
+	                          .cancel_arg = &act};
 	if (src) {
 		req.body_read = cli_src_read;
 		req.body_rewind = cli_src_rewind;
@@ -233,7 +262,14 @@ static cn_code cli_http(cli_remote *r, const char *method, const char *url, cli_
 	cairn_http_response resp = {.size = sizeof resp};
 	cairn_error e = {0};
 	int rc = cn_plugin_host_api()->http(&req, &resp, &e);
+	b->act = NULL;
+	if (src)
+		src->act = NULL;
 	if (rc != CAIRN_OK) {
+		if (act.stalled)
+			return cn_err_set(err, CN_DEADLINE_EXCEEDED,
+			                  "%s %s: no data moved for %lld s; giving up", method,
+			                  r->base_url, (long long)(r->stall_ms / 1000));
 		if (b->write_errno)
 			return cn_err_set(err, CN_INTERNAL_ERROR, "writing the download: %s",
 			                  strerror(b->write_errno));
@@ -442,15 +478,17 @@ cn_code cli_remote_put(cli_remote *r, const char *rel, int fd, int64_t size, cli
 	return cn_store_put_commit(w, err);
 }
 
-cn_code cli_run_artifact_uri(const char *base_url, const char *run_id, int64_t timeout_ms,
-                             char *out, size_t cap, cn_err *err)
+cn_code cli_run_artifact_uri(const cli_remote *via, const char *run_id, char *out, size_t cap,
+                             cn_err *err)
 {
+	const char *base_url = via->base_url;
 	char enc[512], url[CLI_URL_MAX + 600];
 	if (!cli_url_encode(run_id, false, enc, sizeof enc))
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "run id too long");
 	snprintf(url, sizeof url, "%s/api/2.0/mlflow/runs/get?run_id=%s", base_url, enc);
-	cli_remote r = {.http = true, .timeout_ms = timeout_ms};
-	snprintf(r.base_url, sizeof r.base_url, "%s", base_url);
+	cli_remote r = *via;
+	r.http = true;
+	r.timeout_ms = 60000;
 	cli_body b = {.fd = -1, .max = 64 << 20};
 	int status = 0;
 	cn_code rc = cli_http(&r, "GET", url, NULL, 0, &b, &status, err);

@@ -27,6 +27,7 @@ typedef struct cli_remote {
 	char base_url[CLI_URL_MAX];    /* http: the tracking server, no trailing '/' */
 	char root[CAIRN_PATH_MAX + 1]; /* path of the artifact URI's root in the store / proxy */
 	int64_t timeout_ms;            /* http: per request; 0 = none */
+	int64_t stall_ms;              /* http: give up when no byte moved this long; 0 = never */
 } cli_remote;
 
 typedef struct cli_entry {
@@ -56,9 +57,10 @@ cn_code cli_remote_put(cli_remote *r, const char *rel, int fd, int64_t size, cli
  * no stat): a non-empty listing is a directory, else a file of size -1. */
 cn_code cli_remote_stat(cli_remote *r, const char *rel, bool *is_dir, int64_t *size, cn_err *err);
 
-/* GET <base>/api/2.0/mlflow/runs/get?run_id=: the run's artifact_uri. */
-cn_code cli_run_artifact_uri(const char *base_url, const char *run_id, int64_t timeout_ms,
-                             char *out, size_t cap, cn_err *err);
+/* GET <r->base_url>/api/2.0/mlflow/runs/get?run_id=: the run's artifact_uri
+ * (r's stall limit applies; the whole call is limited to a minute). */
+cn_code cli_run_artifact_uri(const cli_remote *r, const char *run_id, char *out, size_t cap,
+                             cn_err *err);
 
 /* The path of a proxied URI: "mlflow-artifacts:/1/r/artifacts" and
  * "mlflow-artifacts://host:5000/1/r/artifacts" -> "1/r/artifacts". */

@@ -6,8 +6,10 @@ import filecmp
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 
 import harness
 from harness import Server, check, run_tests
@@ -127,6 +129,35 @@ def test_plugin_settings_masked():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_silent_server_gives_up():
+    """A server that accepts and never answers: the CLI stops after
+    --stall-timeout with a clear error instead of hanging."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    held = []
+
+    def accept():
+        try:
+            while True:
+                held.append(lsock.accept()[0])
+        except OSError:
+            pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        url = "http://127.0.0.1:%d" % lsock.getsockname()[1]
+        rc, _, err = cli("list", "--artifact-uri", "mlflow-artifacts:/1/r/artifacts",
+                         "--tracking-uri", url, "--stall-timeout", "1")
+        check(rc == 1 and "no data moved for 1 s" in err, err)
+        rc, _, err = cli("list", "--run-id", "r", "--tracking-uri", url, "--stall-timeout", "1")
+        check(rc == 1 and "no data moved" in err, err)
+    finally:
+        lsock.close()
+        for c in held:
+            c.close()
+
+
 def test_server_round_trip():
     srv = Server().start()
     tmp = tempfile.mkdtemp(prefix="cn-art-cli-")
@@ -176,4 +207,4 @@ def test_server_round_trip():
 
 if __name__ == "__main__":
     run_tests([test_file_uri_round_trip, test_errors_and_exit_codes, test_plugin_settings_masked,
-               test_server_round_trip])
+               test_silent_server_gives_up, test_server_round_trip])
