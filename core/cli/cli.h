@@ -23,4 +23,8 @@ int cli_run_gateway(cli_opts *o, const sigset_t *sigs, int64_t start_ns);
 /* `cairn gc [options]` (gc.c): argv holds only gc's own options. */
 int cli_run_gc(int argc, char **argv);
 
+/* `cairn artifacts <upload|download|list> ...` (argv[0] is the subcommand);
+ * returns the exit status: 0 done, 1 failed, 2 bad usage. */
+int cli_artifacts_main(int argc, char **argv);
+
 #endif

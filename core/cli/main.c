@@ -30,6 +30,8 @@ static void cli_usage(FILE *f)
 	        "  gateway                run the HTTP gateway; needs --service NAME=ADDR per "
 	        "service\n"
 	        "  config                 print the effective configuration and exit\n"
+	        "  artifacts upload|download|list   move artifacts to and from any store or a "
+	        "server\n"
 	        "  gc                     purge deleted runs and experiments for good (`cairn gc "
 	        "--help`)\n"
 	        "  version                print versions and exit\n"
@@ -60,6 +62,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("cairn %s (MLflow REST API %s)\n", CAIRN_VERSION, CAIRN_MLFLOW_API_VERSION);
 		return 0;
+	}
+	if (!strcmp(cmd, "artifacts")) {
+		signal(SIGPIPE, SIG_IGN);
+		return cli_artifacts_main(argc - 2, argv + 2);
 	}
 	if (!strcmp(cmd, "gc")) /* a client of a running server: none of the server's options */
 		return cli_run_gc(argc - 2, argv + 2);
