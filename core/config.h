@@ -60,6 +60,9 @@ typedef struct cn_config {
 	/* logging */
 	char log_level[16]; /* log_level: info */
 	bool log_json;      /* log_json: false */
+	/* artifact proxy */
+	bool artifacts_only;  /* artifacts_only: false (gateway serves only artifact routes) */
+	int artifact_workers; /* artifact_workers: threads for blocking store calls, 8 */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);
