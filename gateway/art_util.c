@@ -58,6 +58,8 @@ cn_code cn_art_path(const char *raw, size_t len, bool trim, bool allow_root, cha
 		return art_invalid(err, "NUL byte");
 	if (memchr(out, '#', n))
 		return art_invalid(err, "'#' is not allowed");
+	if (n > 0 && out[0] == '/')
+		return art_invalid(err, "absolute paths are not allowed");
 	while (trim && n > 0 && out[n - 1] == '/')
 		n--;
 	out[n] = '\0';
