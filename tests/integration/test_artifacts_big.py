@@ -11,6 +11,13 @@ import time
 
 from harness import Server, check, run_tests
 
+def stop_clean(srv):
+    """Stop the server and require a clean exit: under the sanitizer build a leak or
+    an error report at exit fails the test."""
+    rc = srv.stop()
+    check(rc == 0, "cairn exited with %r:\n%s" % (rc, srv.proc.logs()[-4000:]))
+
+
 SIZE = int(os.environ.get("CAIRN_TEST_BIG_BYTES", str(4 << 30)))
 CHUNK = 1 << 20
 LIMIT = 64 << 20
@@ -103,6 +110,7 @@ def test_big_roundtrip():
               % (SIZE >> 20, base / 2**20, sampler.peak / 2**20, growth / 2**20))
         check(growth < LIMIT, "server RSS grew by %.1f MiB" % (growth / 2**20))
         check(srv.client().raw("DELETE", PATH).status == 200)
+        stop_clean(srv)
     finally:
         srv.cleanup()
 

@@ -15,6 +15,13 @@ import urllib.parse
 
 from harness import Server, check, expect_error, run_tests
 
+def stop_clean(srv):
+    """Stop the server and require a clean exit: under the sanitizer build a leak or
+    an error report at exit fails the test."""
+    rc = srv.stop()
+    check(rc == 0, "cairn exited with %r:\n%s" % (rc, srv.proc.logs()[-4000:]))
+
+
 A = "/api/2.0/mlflow-artifacts/artifacts"
 
 
@@ -108,6 +115,7 @@ def test_roundtrip():
         r.read()
         conn.close()
         check(get(c, "exp/chunked.bin").body == b"ab" + b"cd" * 40000 + b"e")
+        stop_clean(srv)
     finally:
         srv.cleanup()
 
@@ -144,6 +152,7 @@ def test_range():
             r = rng(h)
             check(r.status == 200 and r.body == body, (h, r))
         check(get(c, "r/data.bin").headers.get("Accept-Ranges") == "bytes")
+        stop_clean(srv)
     finally:
         srv.cleanup()
 
@@ -206,6 +215,7 @@ def test_path_safety():
         # A name over the file system's limit (255 bytes) inside a short path: 400 too.
         r = put(c, "ok/" + "n" * 300, b"x")
         expect_error(r, 400, "INVALID_PARAMETER_VALUE")
+        stop_clean(srv)
     finally:
         srv.cleanup()
         shutil.rmtree(outside, ignore_errors=True)
@@ -240,6 +250,7 @@ def test_symlinks():
         # A link that stays inside the root is followed.
         r = get(c, "exp/in/file.txt")
         check(r.status == 200 and r.body == b"inside", r)
+        stop_clean(srv)
     finally:
         srv.cleanup()
         shutil.rmtree(outside, ignore_errors=True)
@@ -266,6 +277,7 @@ def test_upload_cut_midway():
         # The server is still fine.
         check(put(c, "cut/obj.bin", b"whole").status == 200)
         check(get(c, "cut/obj.bin").body == b"whole")
+        stop_clean(srv)
     finally:
         srv.cleanup()
 
@@ -334,6 +346,7 @@ def test_multipart():
         # The part route wants its query.
         expect_error(c.raw("PUT", mpu + "part/exp/x.bin", b"data"), 400,
                      "INVALID_PARAMETER_VALUE", "part_number")
+        stop_clean(srv)
     finally:
         srv.cleanup()
 
@@ -388,6 +401,7 @@ def test_run_artifacts():
                      "RESOURCE_DOES_NOT_EXIST")
         expect_error(c.raw("GET", "/get-artifact?path=x&run_uuid=" + "e" * 32), 404,
                      "RESOURCE_DOES_NOT_EXIST")
+        stop_clean(srv)
     finally:
         srv.cleanup()
 
@@ -414,6 +428,7 @@ def test_modes():
                     "files": [{"path": "d/f.txt", "is_dir": False, "file_size": 6}]}, j)
         r = c.raw("GET", "/get-artifact?path=d/f.txt&run_uuid=" + info["run_id"])
         check(r.status == 200 and r.body == b"direct", r)
+        stop_clean(srv)
     finally:
         srv.cleanup()
         shutil.rmtree(direct, ignore_errors=True)
@@ -428,6 +443,7 @@ def test_modes():
         expect_error(c.get("artifacts/list", {"run_id": "r"}), 503, "TEMPORARILY_UNAVAILABLE")
         expect_error(c.raw("GET", "/get-artifact?path=a&run_uuid=r"), 503,
                      "TEMPORARILY_UNAVAILABLE")
+        stop_clean(srv)
     finally:
         srv.cleanup()
 
