@@ -60,6 +60,8 @@ typedef struct cn_config {
 	/* logging */
 	char log_level[16]; /* log_level: info */
 	bool log_json;      /* log_json: false */
+	/* tracking */
+	size_t search_cache_bytes; /* search_cache_bytes: 512 MiB bound of the run search cache */
 	/* artifact proxy */
 	bool artifacts_only;  /* artifacts_only: false (gateway serves only artifact routes) */
 	int artifact_workers; /* artifact_workers: threads for blocking store calls, 8 */
