@@ -20,8 +20,9 @@ typedef struct art_get {
 	cn_gw_artifacts *ga;
 	cn_gw_request *r; /* a reference is held until the state is freed */
 	pthread_mutex_t mu;
-	char *uri; /* root of path (proxied root, or the run's artifact URI) */
-	char run_id[256];
+	char *uri;        /* root of path (proxied root, or the run's artifact URI) */
+	char run_id[256]; /* or the logged model's id, with model */
+	bool model;
 	char path[CAIRN_PATH_MAX + 1];
 	bool head;
 	char range[256];
@@ -174,7 +175,7 @@ static void art_get_start(art_get *g)
 	snprintf(uri, sizeof uri, "%s", g->uri ? g->uri : ART_PROXY_ROOT);
 	cn_code rc = CN_OK;
 	if (g->run_id[0])
-		rc = art_run_uri_of(g->ga, g->r, g->run_id, uri, sizeof uri, &err);
+		rc = art_entity_uri(g->ga, g->r, g->model, g->run_id, uri, sizeof uri, &err);
 	if (rc == CN_OK)
 		rc = art_locate(g->ga, uri, g->path, &store, full, sizeof full, &err);
 	cn_store_info info = {0};
@@ -344,5 +345,43 @@ void art_get_run_complete(void *arg, cn_gw_request *r)
 		free(g);
 		return;
 	}
+	art_get_submit(g);
+}
+
+/* GET /mlflow/logged-models/{model_id}/artifacts/files?artifact_file_path= */
+void art_get_model_complete(void *arg, cn_gw_request *r)
+{
+	cn_gw_artifacts *ga = arg;
+	if (ga->artifacts_only || !ga->arts) {
+		cn_gw_respond_error(r, CN_TEMPORARILY_UNAVAILABLE,
+		                    "Endpoint disabled due to the Cairn server running in "
+		                    "artifacts_only mode (--artifacts-only)");
+		return;
+	}
+	art_get *g = art_get_new(ga, r);
+	if (!g)
+		return;
+	const char *id = cn_gw_param(r, "model_id");
+	size_t qlen;
+	const char *q = cn_gw_query(r, &qlen);
+	char raw[4 * CAIRN_PATH_MAX];
+	cn_err err;
+	cn_err_clear(&err);
+	int has = cn_art_query(q, qlen, "artifact_file_path", raw, sizeof raw);
+	if (!id || !id[0] || strlen(id) >= sizeof g->run_id)
+		cn_err_set(&err, CN_INVALID_PARAMETER_VALUE, "Invalid model_id");
+	else if (has <= 0 || !raw[0])
+		cn_err_set(&err, CN_BAD_REQUEST,
+		           "Request must include the \"artifact_file_path\" query parameter.");
+	else
+		cn_art_path(raw, strlen(raw), false, false, g->path, sizeof g->path, &err);
+	if (err.code != CN_OK) {
+		art_reply_err(r, &err);
+		pthread_mutex_destroy(&g->mu);
+		free(g);
+		return;
+	}
+	snprintf(g->run_id, sizeof g->run_id, "%s", id);
+	g->model = true;
 	art_get_submit(g);
 }

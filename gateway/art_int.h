@@ -54,9 +54,9 @@ bool art_param_path(cn_gw_request *r, bool trim, char *out, size_t cap);
 /* Locate ART_PROXY_ROOT + path (symbolic links checked). Worker thread. */
 cn_code art_locate(cn_gw_artifacts *ga, const char *uri, const char *path, cn_store **store,
                    char *out, size_t cap, cn_err *err);
-/* The artifact URI of run run_id, from the tracking service (blocking:
- * worker thread). */
-cn_code art_run_uri_of(cn_gw_artifacts *ga, cn_gw_request *r, const char *run_id, char *uri,
+/* The artifact URI of a run, or of a logged model when model is true, from
+ * the tracking service (blocking: worker thread). */
+cn_code art_entity_uri(cn_gw_artifacts *ga, cn_gw_request *r, bool model, const char *id, char *uri,
                        size_t cap, cn_err *err);
 /* Encode a finished FlatBuffer of `table` to JSON and answer 200 with it. */
 void art_reply_fb(cn_gw_request *r, int table, cn_fb_builder *b, cn_fb_ref root);
@@ -70,6 +70,7 @@ void art_put_closed(void *arg, cn_gw_request *r);
 cn_code art_part_chunk(void *arg, cn_gw_request *r, const char *data, size_t len, cn_err *err);
 void art_get_complete(void *arg, cn_gw_request *r);
 void art_get_run_complete(void *arg, cn_gw_request *r);
+void art_get_model_complete(void *arg, cn_gw_request *r);
 void art_mpu_create(void *arg, cn_gw_request *r);
 void art_mpu_complete(void *arg, cn_gw_request *r);
 void art_mpu_abort(void *arg, cn_gw_request *r);

@@ -94,7 +94,7 @@ void art_reply_fb(cn_gw_request *r, int table, cn_fb_builder *b, cn_fb_ref root)
 
 /* ---- one-operation calls on the pool --------------------------------------- */
 
-enum { ART_LIST, ART_DELETE, ART_RUN_LIST };
+enum { ART_LIST, ART_DELETE, ART_RUN_LIST, ART_MODEL_LIST };
 
 typedef struct art_call {
 	cn_art_job job;
@@ -169,8 +169,9 @@ static cn_bus_client *art_tracking(cn_gw_request *r)
 	return NULL;
 }
 
-/* The run's artifact URI, asked of the tracking service (blocking: worker). */
-cn_code art_run_uri_of(cn_gw_artifacts *ga, cn_gw_request *r, const char *run_id, char *uri,
+/* The artifact URI of a run (GetRun) or a logged model (GetLoggedModel,
+ * when model is true), asked of the tracking service (blocking: worker). */
+cn_code art_entity_uri(cn_gw_artifacts *ga, cn_gw_request *r, bool model, const char *id, char *uri,
                        size_t cap, cn_err *err)
 {
 	cn_bus_client *c = art_tracking(r);
@@ -180,10 +181,17 @@ cn_code art_run_uri_of(cn_gw_artifacts *ga, cn_gw_request *r, const char *run_id
 	cn_fb_builder *b = cn_fb_builder_new(256);
 	if (!b)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	cn_fb_ref id = cn_fb_create_cstr(b, run_id);
-	cn_GetRun_start(b);
-	cn_GetRun_add_run_id(b, id);
-	cn_fb_ref root = cn_GetRun_end(b);
+	cn_fb_ref idref = cn_fb_create_cstr(b, id);
+	cn_fb_ref root;
+	if (model) {
+		cn_GetLoggedModel_start(b);
+		cn_GetLoggedModel_add_model_id(b, idref);
+		root = cn_GetLoggedModel_end(b);
+	} else {
+		cn_GetRun_start(b);
+		cn_GetRun_add_run_id(b, idref);
+		root = cn_GetRun_end(b);
+	}
 	const uint8_t *buf;
 	size_t len;
 	cn_code rc = CN_OK;
@@ -192,7 +200,7 @@ cn_code art_run_uri_of(cn_gw_artifacts *ga, cn_gw_request *r, const char *run_id
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	}
 	cn_bus_call call = {
-	        .method = "GetRun",
+	        .method = model ? "GetLoggedModel" : "GetRun",
 	        .request_id = cn_gw_request_id(r),
 	        .caller = "",
 	        .deadline_ms = cn_now_ms() + ga->timeout_ms,
@@ -204,17 +212,20 @@ cn_code art_run_uri_of(cn_gw_artifacts *ga, cn_gw_request *r, const char *run_id
 	cn_fb_builder_free(b);
 	if (rc != CN_OK)
 		return cn_err_set(err, CN_TEMPORARILY_UNAVAILABLE, "%s", err->msg);
+	int table = model ? CN_TABLE_GetLoggedModelResponse : CN_TABLE_GetRunResponse;
 	if (rep.code != CN_OK) {
 		rc = cn_err_set(err, rep.code, "%s", rep.message ? rep.message : "");
-	} else if (cn_fb_verify(&cn_schema_cairn, CN_TABLE_GetRunResponse, rep.payload,
-	                        rep.payload_len, err) != CN_OK) {
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "tracking sent a malformed GetRun reply");
+	} else if (cn_fb_verify(&cn_schema_cairn, table, rep.payload, rep.payload_len, err) !=
+	           CN_OK) {
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "tracking sent a malformed reply");
 	} else {
-		cn_fb_table info = cn_Run_info(cn_GetRunResponse_run(cn_fb_root(rep.payload)));
-		cn_fb_str u = cn_RunInfo_artifact_uri(info);
+		cn_fb_table t = cn_fb_root(rep.payload);
+		cn_fb_str u =
+		        model ? cn_LoggedModelInfo_artifact_uri(
+		                        cn_LoggedModel_info(cn_GetLoggedModelResponse_model(t)))
+		              : cn_RunInfo_artifact_uri(cn_Run_info(cn_GetRunResponse_run(t)));
 		if (!u.ptr || u.len == 0 || u.len >= cap)
-			rc = cn_err_set(err, CN_INTERNAL_ERROR, "run '%.100s' has no artifact URI",
-			                run_id);
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "'%.100s' has no artifact URI", id);
 		else {
 			memcpy(uri, u.ptr, u.len);
 			uri[u.len] = '\0';
@@ -234,8 +245,10 @@ static void art_call_run(cn_art_job *job)
 	char uri[CN_CFG_STR + 64];
 	snprintf(uri, sizeof uri, "%s", ART_PROXY_ROOT);
 	cn_code rc = CN_OK;
-	if (c->kind == ART_RUN_LIST)
-		rc = art_run_uri_of(c->ga, c->r, c->run_id, uri, sizeof uri, &err);
+	bool entity = c->kind == ART_RUN_LIST || c->kind == ART_MODEL_LIST;
+	if (entity)
+		rc = art_entity_uri(c->ga, c->r, c->kind == ART_MODEL_LIST, c->run_id, uri,
+		                    sizeof uri, &err);
 	if (rc == CN_OK)
 		rc = art_locate(c->ga, uri, c->path, &store, full, sizeof full, &err);
 	if (rc == CN_OK && c->kind == ART_DELETE) {
@@ -245,7 +258,7 @@ static void art_call_run(cn_art_job *job)
 	} else if (rc == CN_OK) {
 		art_list_acc acc = {.b = cn_fb_builder_new(4096)};
 		char prefix[CAIRN_PATH_MAX + 2] = "";
-		if (c->kind == ART_RUN_LIST && c->path[0])
+		if (entity && c->path[0])
 			snprintf(prefix, sizeof prefix, "%s/", c->path);
 		acc.prefix = prefix;
 		acc.strip = full[0] ? strlen(full) + 1 : 0;
@@ -255,7 +268,7 @@ static void art_call_run(cn_art_job *job)
 			rc = art_list_all(store, full, &acc, &err);
 		if (rc == CN_OK) {
 			cn_fb_ref files = acc.n ? cn_fb_create_vec_refs(acc.b, acc.refs, acc.n) : 0;
-			if (c->kind == ART_RUN_LIST) {
+			if (entity) {
 				cn_fb_ref root_uri = cn_fb_create_cstr(acc.b, uri);
 				cn_ListRunArtifactsResponse_start(acc.b);
 				cn_ListRunArtifactsResponse_add_root_uri(acc.b, root_uri);
@@ -376,6 +389,37 @@ static void art_run_list_complete(void *arg, cn_gw_request *r)
 	art_call_submit(ga, r, c);
 }
 
+/* GET /mlflow/logged-models/{model_id}/artifacts/directories?artifact_directory_path= */
+static void art_model_list_complete(void *arg, cn_gw_request *r)
+{
+	cn_gw_artifacts *ga = arg;
+	if (art_refuse_no_tracking(ga, r))
+		return;
+	const char *id = cn_gw_param(r, "model_id");
+	size_t qlen;
+	const char *q = cn_gw_query(r, &qlen);
+	char raw[4 * CAIRN_PATH_MAX];
+	art_call *c = art_call_new(r, ART_MODEL_LIST);
+	if (!c)
+		return;
+	cn_err err;
+	cn_err_clear(&err);
+	int has = cn_art_query(q, qlen, "artifact_directory_path", raw, sizeof raw);
+	if (!id || !id[0] || strlen(id) >= sizeof c->run_id)
+		cn_err_set(&err, CN_INVALID_PARAMETER_VALUE, "Invalid model_id");
+	else if (has < 0)
+		cn_err_set(&err, CN_INVALID_PARAMETER_VALUE, "Invalid path: too long");
+	else if (has)
+		cn_art_path(raw, strlen(raw), true, true, c->path, sizeof c->path, &err);
+	if (err.code != CN_OK) {
+		free(c);
+		art_reply_err(r, &err);
+		return;
+	}
+	snprintf(c->run_id, sizeof c->run_id, "%s", id);
+	art_call_submit(ga, r, c);
+}
+
 /* ---- routes ---------------------------------------------------------------- */
 
 cn_code cn_gw_artifacts_new(cn_gw_artifacts **out, cn_artifacts *arts, const cn_config *cfg,
@@ -430,6 +474,10 @@ size_t cn_gw_artifacts_routes(cn_gw_artifacts *ga, cn_gw_route *out, size_t cap)
 	        {"PUT", "/mlflow-artifacts/mpu/part/{path...}", CN_GW_UNLIMITED, art_part_chunk,
 	         art_put_complete, art_put_closed},
 	        {"GET", "/mlflow/artifacts/list", 0, NULL, art_run_list_complete, NULL},
+	        {"GET", "/mlflow/logged-models/{model_id}/artifacts/directories", 0, NULL,
+	         art_model_list_complete, NULL},
+	        {"GET", "/mlflow/logged-models/{model_id}/artifacts/files", 0, NULL,
+	         art_get_model_complete, NULL},
 	};
 	size_t n = 0;
 	for (size_t p = 0; p < 2; p++)

@@ -15,6 +15,8 @@
  *                       Cairn's part upload, for stores that cannot presign
  *   GET  /mlflow/artifacts/list?run_id=&path=                 a run's artifacts
  *   GET  /get-artifact?run_uuid=&path=  (root only)           the UI's download
+ *   GET  /mlflow/logged-models/{id}/artifacts/directories?artifact_directory_path=
+ *   GET  /mlflow/logged-models/{id}/artifacts/files?artifact_file_path=
  *
  * The proxied routes need serve_artifacts (else 503, as MLflow's
  * --no-serve-artifacts); the run routes need the tracking service (503 in
@@ -42,7 +44,7 @@ cn_code cn_gw_artifacts_new(cn_gw_artifacts **out, cn_artifacts *arts, const cn_
                             cn_err *err);
 /* Native routes to pass to cn_gateway_start_with (at most
  * CN_GW_ARTIFACT_ROUTES); their arg is a. */
-#define CN_GW_ARTIFACT_ROUTES 24
+#define CN_GW_ARTIFACT_ROUTES 32
 size_t cn_gw_artifacts_routes(cn_gw_artifacts *a, cn_gw_route *out, size_t cap);
 /* Stop the workers and free; only after cn_gateway_stop. NULL is a no-op. */
 void cn_gw_artifacts_free(cn_gw_artifacts *a);

@@ -406,6 +406,47 @@ def test_run_artifacts():
         srv.cleanup()
 
 
+def test_logged_model_artifacts():
+    srv = Server().start()
+    try:
+        c = srv.client()
+        r = c.post("experiments/create", {"name": "models"})
+        check(r.status == 200, r)
+        r = c.post("logged-models", {"experiment_id": r.json()["experiment_id"], "name": "m"})
+        check(r.status == 200, r)
+        info = r.json()["model"]["info"]
+        mid, uri = info["model_id"], info["artifact_uri"]
+        check(uri.startswith("mlflow-artifacts:/") and uri.endswith(mid + "/artifacts"), uri)
+        base = uri[len("mlflow-artifacts:"):].lstrip("/")
+        check(put(c, base + "/MLmodel", b"flavors: {}").status == 200)
+        check(put(c, base + "/data/model.pkl", b"pickle").status == 200)
+
+        d = "logged-models/%s/artifacts/directories" % mid
+        j = c.get(d).json()
+        check(j == {"root_uri": uri, "files": [
+            {"path": "MLmodel", "is_dir": False, "file_size": 11},
+            {"path": "data", "is_dir": True}]}, j)
+        j = c.get(d, {"artifact_directory_path": "data"}).json()
+        check(j["files"] == [{"path": "data/model.pkl", "is_dir": False, "file_size": 6}], j)
+        expect_error(c.get(d, {"artifact_directory_path": "../x"}), 400,
+                     "INVALID_PARAMETER_VALUE", "Invalid path")
+        expect_error(c.get("logged-models/m-%s/artifacts/directories" % ("0" * 32)), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
+
+        f = "/ajax-api/2.0/mlflow/logged-models/%s/artifacts/files" % mid
+        r = c.raw("GET", f + "?artifact_file_path=data%2Fmodel.pkl")
+        check(r.status == 200 and r.body == b"pickle", r)
+        check(r.headers["Content-Disposition"] == "attachment; filename=model.pkl", r.headers)
+        expect_error(c.raw("GET", f), 400, "BAD_REQUEST", "artifact_file_path")
+        expect_error(c.raw("GET", f + "?artifact_file_path=%2e%2e/%2e%2e/x"), 400,
+                     "INVALID_PARAMETER_VALUE")
+        expect_error(c.raw("GET", f + "?artifact_file_path=nope"), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
+        stop_clean(srv)
+    finally:
+        srv.cleanup()
+
+
 def test_modes():
     # Direct access: no proxy; experiments get the store's own URI, the proxy answers 503,
     # and run listings read the run's location directly.
@@ -450,4 +491,5 @@ def test_modes():
 
 if __name__ == "__main__":
     run_tests([test_roundtrip, test_range, test_path_safety, test_symlinks,
-               test_upload_cut_midway, test_multipart, test_run_artifacts, test_modes])
+               test_upload_cut_midway, test_multipart, test_run_artifacts,
+               test_logged_model_artifacts, test_modes])
