@@ -73,7 +73,12 @@ cn_code art_locate(cn_gw_artifacts *ga, const char *uri, const char *path, cn_st
 
 void art_reply_err(cn_gw_request *r, const cn_err *err)
 {
-	cn_gw_respond_error(r, err->code == CN_OK ? CN_INTERNAL_ERROR : err->code, err->msg);
+	cn_code code = err->code == CN_OK ? CN_INTERNAL_ERROR : err->code;
+	/* Store and bus failures are the operator's business; bad paths are not. */
+	if (cn_code_http_status(code) >= 500)
+		CN_LOGW("ARTIFACT-ERROR", cn_gw_request_id(r), "%s: %s", cn_code_name(code),
+		        err->msg);
+	cn_gw_respond_error(r, code, err->msg);
 }
 
 void art_reply_fb(cn_gw_request *r, int table, cn_fb_builder *b, cn_fb_ref root)

@@ -8,6 +8,7 @@
  *   request.c      per-request objects (pooled), accessors, responding
  *   mlflow.c       MLflow routes: decode -> bus call -> encode
  *   metrics.c      counters and histograms; /health, /version, /metrics
+ *   art*.c         the artifact routes (gateway/artifacts.h; see art_int.h)
  *
  * Names: cn_gw_ for what crosses files, the file's prefix for statics.
  *
