@@ -314,6 +314,13 @@ static void art_put_run(cn_art_job *job)
 				cn_gw_wake(p->r);
 				pthread_mutex_lock(&p->mu);
 			}
+			if (p->qn > 0 && !p->cancelled) {
+				/* More to write: go to the back of the queue, so that a
+				 * fast upload cannot keep a worker from the others. */
+				pthread_mutex_unlock(&p->mu);
+				cn_art_pool_submit(p->ga->pool, &p->job);
+				return;
+			}
 			continue;
 		}
 		if (p->finished || p->cancelled)
