@@ -245,7 +245,7 @@ const cn_search_dialect cn_search_dialect_logged_models = {
         .trim_prefix_backticks = false,
         .quote_invalid_clauses = false,
         .entity_error = "Expected one of ['attributes', 'metrics', 'params', 'tags'].",
-        .null_check_error = "IS NULL / IS NOT NULL is not supported for logged models",
+        .null_check_error = "IS NULL / IS NOT NULL is supported for no logged model field",
         .default_order = (const char *const[]){"creation_timestamp_ms DESC", NULL},
         .tiebreak_order = (const char *const[]){"creation_timestamp_ms DESC", "model_id ASC", NULL},
 };

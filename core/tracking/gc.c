@@ -78,9 +78,11 @@ static cn_code trk_gc_artifacts(trk_state *s, cn_artifacts **out, cn_err *err)
 }
 
 /* Remove a run's artifacts. Runs live at <experiment location>/<run id>/
- * artifacts, so the run's own folder goes; an artifact URI of another shape
- * loses only what it names. A URI no store serves is skipped with a warning,
- * as `mlflow gc` bypasses an unresolvable artifact URL. */
+ * artifacts: the run's own folder goes, located as <run id> inside the
+ * experiment's location (so the cache of open stores holds one store per
+ * location, not one per purged run). An artifact URI of another shape loses
+ * only what it names. A URI no store serves is skipped with a warning, as
+ * `mlflow gc` bypasses an unresolvable artifact URL. */
 static cn_code trk_gc_remove_artifacts(trk_state *s, const trk_run *r, const char *request_id,
                                        cn_err *err)
 {
@@ -96,21 +98,25 @@ static cn_code trk_gc_remove_artifacts(trk_state *s, const trk_run *r, const cha
 	memcpy(uri, r->artifact_uri.ptr, r->artifact_uri.len);
 	size_t n = r->artifact_uri.len;
 	uri[n] = '\0';
+	const char *sub = NULL;
 	static const char tail[] = "/artifacts";
 	size_t tl = sizeof tail - 1;
 	if (n > tl + 33 && strcmp(uri + n - tl, tail) == 0 && uri[n - tl - 33] == '/' &&
-	    memcmp(uri + n - tl - 32, r->hex, 32) == 0)
-		uri[n - tl] = '\0';
+	    memcmp(uri + n - tl - 32, r->hex, 32) == 0) {
+		uri[n - tl] = '\0';      /* ".../<hex>" */
+		uri[n - tl - 33] = '\0'; /* the experiment location */
+		sub = uri + n - tl - 32;
+	}
 	cn_store *store;
 	char path[CAIRN_PATH_MAX + 1];
-	rc = cn_artifacts_locate(arts, uri, NULL, &store, path, sizeof path, err);
+	rc = cn_artifacts_locate(arts, uri, sub, &store, path, sizeof path, err);
 	if (rc == CN_OK && path[0] == '\0' && cn_artifacts_is_proxied(uri))
 		rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                "proxied artifact URI names the whole destination");
 	if (rc == CN_INVALID_PARAMETER_VALUE) {
 		/* Never fatal: the URI is unusable, not the store. */
-		CN_LOGW("GC-ARTIFACTS-SKIPPED", request_id, "run=%s uri=%s reason=\"%s\"", r->hex,
-		        uri, err->msg);
+		CN_LOGW("GC-ARTIFACTS-SKIPPED", request_id, "run=%s uri=%.*s reason=\"%s\"", r->hex,
+		        (int)r->artifact_uri.len, r->artifact_uri.ptr, err->msg);
 		rc = CN_OK;
 	} else if (rc == CN_OK) {
 		rc = cn_store_remove(store, path, true, err);

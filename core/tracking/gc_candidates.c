@@ -254,7 +254,8 @@ static cn_fb_ref trk_build_answer(cn_fb_builder *b, trk_idset *runs, const uint6
                                   size_t nexps)
 {
 	/* Sorted and without duplicates (a named run may be in a purged experiment). */
-	qsort(runs->ids, runs->n, 16, trk_id_cmp);
+	if (runs->n)
+		qsort(runs->ids, runs->n, 16, trk_id_cmp);
 	size_t n = 0;
 	for (size_t i = 0; i < runs->n; i++)
 		if (n == 0 || memcmp(runs->ids + 16 * (n - 1), runs->ids + 16 * i, 16) != 0)

@@ -178,71 +178,105 @@ static cn_code trk_lm_load_kv(trk_state *s, int cf, const uint8_t id[16], trk_lm
 	return rc;
 }
 
-static bool trk_same(const char *a, size_t al, const char *b, size_t bl)
+/* Read the point the iterator is on (its group's prefix is gl bytes long)
+ * into x. */
+static bool trk_lm_point(cn_kv_iter *it, size_t gl, trk_lm_metric *x)
 {
-	return al == bl && (al == 0 || memcmp(a, b, al) == 0);
+	size_t klen, vlen, pos = gl;
+	uint64_t seq;
+	const uint8_t *k = cn_kv_iter_key(it, &klen);
+	const uint8_t *v = cn_kv_iter_value(it, &vlen);
+	if (!cn_key_get_i64(k, klen, &pos, &x->timestamp) ||
+	    !cn_key_get_i64(k, klen, &pos, &x->step) || !cn_key_get_u64(k, klen, &pos, &seq) ||
+	    pos != klen || vlen != 24)
+		return false;
+	uint64_t bits = trk_get_be64(v);
+	memcpy(&x->value, &bits, sizeof bits);
+	memcpy(x->run, v + 8, 16);
+	return true;
 }
 
+/* Whether the iterator is on a point of the group whose prefix is g. */
+static bool trk_lm_in_group(cn_kv_iter *it, const uint8_t *g, size_t gl)
+{
+	size_t klen;
+	const uint8_t *k = cn_kv_iter_valid(it) ? cn_kv_iter_key(it, &klen) : NULL;
+	return k && klen > gl && memcmp(k, g, gl) == 0;
+}
+
+/* Steps taken through a group before jumping to its end. */
+#define TRK_LM_WALK 8
+
 /* The latest point of each (key, dataset name, digest): the last of its
- * group in key order. */
+ * group in key order. Short groups are walked; a long one (a metric's whole
+ * history) is left by a jump: its keys share the encoded (id, key, name,
+ * digest) prefix and end in 24 bytes of numbers, so that prefix followed by
+ * 25 0xFF bytes sorts after the whole group and before the next one -- one
+ * seek_for_prev finds the group's last point and one seek the next group. */
 static cn_code trk_lm_load_metrics(trk_state *s, trk_lm *m, cn_err *err)
 {
 	cn_kv_iter *it = cn_kv_iter_new(s->db, TRK_CF_LOGGED_MODEL_METRICS, m->id, 16);
 	char *kb = malloc(3 * (size_t)CN_KEY_MAX);
-	cn_code rc = it && kb ? CN_OK : cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	uint8_t *g = malloc(CN_KEY_MAX + 32);
+	cn_code rc = it && kb && g ? CN_OK : cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	char *nb = kb + CN_KEY_MAX, *db = nb + CN_KEY_MAX;
 	uint32_t cap = 0;
-	for (cn_kv_iter_seek_first(it); rc == CN_OK && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
-		size_t klen, vlen, pos = 16, kl, nl, dl;
-		int64_t ts, step;
-		uint64_t seq;
+	if (rc == CN_OK)
+		cn_kv_iter_seek_first(it);
+	while (rc == CN_OK && cn_kv_iter_valid(it)) {
+		size_t klen, pos = 16, kl, nl, dl;
 		const uint8_t *k = cn_kv_iter_key(it, &klen);
-		const uint8_t *v = cn_kv_iter_value(it, &vlen);
 		if (!cn_key_get_str(k, klen, &pos, kb, CN_KEY_MAX, &kl) ||
 		    !cn_key_get_str(k, klen, &pos, nb, CN_KEY_MAX, &nl) ||
-		    !cn_key_get_str(k, klen, &pos, db, CN_KEY_MAX, &dl) ||
-		    !cn_key_get_i64(k, klen, &pos, &ts) || !cn_key_get_i64(k, klen, &pos, &step) ||
-		    !cn_key_get_u64(k, klen, &pos, &seq) || pos != klen || vlen != 24) {
+		    !cn_key_get_str(k, klen, &pos, db, CN_KEY_MAX, &dl) || pos > CN_KEY_MAX) {
 			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt logged model metric");
 			break;
 		}
-		trk_lm_metric *last = m->nmetrics ? &m->metrics[m->nmetrics - 1] : NULL;
-		bool same = last && trk_same(last->key, last->klen, kb, kl) &&
-		            trk_same(last->ds_name, last->nlen, nb, nl) &&
-		            trk_same(last->ds_digest, last->dlen, db, dl);
-		if (!same) {
-			if (m->nmetrics == cap) {
-				uint32_t nc = cap ? 2 * cap : 8;
-				trk_lm_metric *g = realloc(m->metrics, nc * sizeof *g);
-				if (!g) {
-					rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-					break;
-				}
-				m->metrics = g;
-				cap = nc;
-			}
-			last = &m->metrics[m->nmetrics++];
-			*last = (trk_lm_metric){.key = trk_dup(kb, kl),
-			                        .ds_name = trk_dup(nb, nl),
-			                        .ds_digest = trk_dup(db, dl),
-			                        .klen = (uint32_t)kl,
-			                        .nlen = (uint32_t)nl,
-			                        .dlen = (uint32_t)dl};
-			if (!last->key || !last->ds_name || !last->ds_digest) {
+		size_t gl = pos;
+		memcpy(g, k, gl);
+		memset(g + gl, 0xFF, 25);
+		if (m->nmetrics == cap) {
+			uint32_t nc = cap ? 2 * cap : 8;
+			trk_lm_metric *grown = realloc(m->metrics, nc * sizeof *grown);
+			if (!grown) {
 				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 				break;
 			}
+			m->metrics = grown;
+			cap = nc;
 		}
-		uint64_t bits = trk_get_be64(v);
-		memcpy(&last->value, &bits, sizeof bits);
-		memcpy(last->run, v + 8, 16);
-		last->timestamp = ts;
-		last->step = step;
+		trk_lm_metric *x = &m->metrics[m->nmetrics++];
+		*x = (trk_lm_metric){.key = trk_dup(kb, kl),
+		                     .ds_name = trk_dup(nb, nl),
+		                     .ds_digest = trk_dup(db, dl),
+		                     .klen = (uint32_t)kl,
+		                     .nlen = (uint32_t)nl,
+		                     .dlen = (uint32_t)dl};
+		if (!x->key || !x->ds_name || !x->ds_digest) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+			break;
+		}
+		bool good = trk_lm_point(it, gl, x);
+		for (int steps = 0; good; steps++) {
+			cn_kv_iter_next(it);
+			if (!trk_lm_in_group(it, g, gl))
+				break; /* on the next group, or at the end */
+			if (steps == TRK_LM_WALK) {
+				cn_kv_iter_seek_for_prev(it, g, gl + 25);
+				good = trk_lm_in_group(it, g, gl) && trk_lm_point(it, gl, x);
+				cn_kv_iter_seek(it, g, gl + 25);
+				break;
+			}
+			good = trk_lm_point(it, gl, x);
+		}
+		if (!good)
+			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt logged model metric");
 	}
 	if (rc == CN_OK && it)
 		rc = cn_kv_iter_status(it, err);
 	cn_kv_iter_free(it);
 	free(kb);
+	free(g);
 	return rc;
 }
 

@@ -11,11 +11,14 @@
  * experiment), dataset inputs, and the strings (run name, user, artifact
  * URI, values). A run id hash finds a run's slot.
  *
- * Memory per run: sizeof(trk_sc_run) (104 bytes) + 16 per metric + 12 per
+ * Memory per run: sizeof(trk_sc_run) (104 bytes) + 32 per metric + 12 per
  * param or tag + 24 per dataset input + the value and name bytes + malloc's
  * overhead (~16) + 8 of hash slots; keys cost once per experiment. A run
- * with 5 metrics, 5 params, 5 tags of short values and an ~80-byte artifact
- * URI is about 450 bytes (tests/bench/README.md has the measured figure).
+ * with 10 metrics, 10 params, 5 tags of short values and a ~70-byte artifact
+ * URI is about 800 bytes (tests/bench/README.md has the measured figure).
+ * Metrics keep their timestamp and step, and params and tags their values,
+ * so search answers are built from the cache alone (the store is read only
+ * for runs with dataset or model inputs, whose full records are not cached).
  * Bound: the accounted bytes of all cached experiments are kept under
  * search_cache_bytes (configuration, default 512 MiB): past it, whole
  * experiments that no search is using are evicted, least recently used
@@ -320,6 +323,9 @@ typedef struct sc_scratch {
 	size_t nm, np, nt, cm, cp, ct;
 	cn_buf bytes;
 	char *kbuf;
+	/* Bulk loads: one whole-column-family iterator per family, reused for
+	 * every run (ids ascending, so seeks move forward); NULL otherwise. */
+	cn_kv_iter *its[TRK_CF_COUNT_];
 } sc_scratch;
 
 static void sc_scratch_free(sc_scratch *x)
@@ -329,6 +335,48 @@ static void sc_scratch_free(sc_scratch *x)
 	free(x->t);
 	cn_buf_free(&x->bytes);
 	free(x->kbuf);
+	for (int i = 0; i < TRK_CF_COUNT_; i++)
+		cn_kv_iter_free(x->its[i]);
+}
+
+/* An iterator on run id's first entry in cf: the scratch's shared one, or a
+ * new prefix iterator (*own: the caller frees it). NULL when out of memory. */
+static cn_kv_iter *sc_iter(trk_state *s, sc_scratch *x, int cf, const uint8_t id[16], bool *own)
+{
+	cn_kv_iter *it = x->its[cf];
+	*own = !it;
+	if (it) {
+		cn_kv_iter_seek(it, id, 16);
+		return it;
+	}
+	it = cn_kv_iter_new(s->db, cf, id, 16);
+	if (it)
+		cn_kv_iter_seek_first(it);
+	return it;
+}
+
+static bool sc_in_run(cn_kv_iter *it, const uint8_t id[16])
+{
+	size_t klen;
+	if (!cn_kv_iter_valid(it))
+		return false;
+	const uint8_t *k = cn_kv_iter_key(it, &klen);
+	return klen >= 16 && !memcmp(k, id, 16);
+}
+
+/* Whether run id has any entry in cf. */
+static cn_code sc_any_entry(trk_state *s, sc_scratch *x, int cf, const uint8_t id[16], bool *any,
+                            cn_err *err)
+{
+	bool own;
+	cn_kv_iter *it = sc_iter(s, x, cf, id, &own);
+	if (!it)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	*any = sc_in_run(it, id);
+	cn_code rc = cn_kv_iter_status(it, err);
+	if (own)
+		cn_kv_iter_free(it);
+	return rc;
 }
 
 static bool sc_grow(void **arr, size_t *cap, size_t n, size_t elem)
@@ -357,9 +405,10 @@ static uint32_t sc_bytes(sc_scratch *x, const void *p, size_t len)
 static cn_code sc_read_set(trk_state *s, trk_sc_exp *e, sc_scratch *x, int cf, const uint8_t id[16],
                            cn_err *err)
 {
-	cn_kv_iter *it = cn_kv_iter_new(s->db, cf, id, 16);
+	bool own;
+	cn_kv_iter *it = sc_iter(s, x, cf, id, &own);
 	cn_code rc = it ? CN_OK : cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	for (cn_kv_iter_seek_first(it); rc == CN_OK && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	for (; rc == CN_OK && sc_in_run(it, id); cn_kv_iter_next(it)) {
 		size_t klen, vlen, pos = 16, keylen;
 		const uint8_t *k = cn_kv_iter_key(it, &klen);
 		const uint8_t *v = cn_kv_iter_value(it, &vlen);
@@ -382,7 +431,10 @@ static cn_code sc_read_set(trk_state *s, trk_sc_exp *e, sc_scratch *x, int cf, c
 				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 				break;
 			}
-			x->m[x->nm++] = (trk_sc_metric){.key = kid, .value = l.value};
+			x->m[x->nm++] = (trk_sc_metric){.key = kid,
+			                                .value = l.value,
+			                                .timestamp = l.timestamp,
+			                                .step = l.step};
 		} else {
 			bool param = cf == TRK_CF_RUN_PARAMS;
 			trk_sc_str **arr = param ? &x->p : &x->t;
@@ -394,9 +446,10 @@ static cn_code sc_read_set(trk_state *s, trk_sc_exp *e, sc_scratch *x, int cf, c
 			(*arr)[(*n)++] = (trk_sc_str){kid, sc_bytes(x, v, vlen), (uint32_t)vlen};
 		}
 	}
-	if (rc == CN_OK)
+	if (rc == CN_OK && it)
 		rc = cn_kv_iter_status(it, err);
-	cn_kv_iter_free(it);
+	if (own)
+		cn_kv_iter_free(it);
 	return rc;
 }
 
@@ -453,8 +506,16 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 	if (rc == CN_OK)
 		rc = sc_read_set(s, e, x, TRK_CF_RUN_TAGS, id, err);
 	trk_input_refs in = {0};
+	bool any = false;
 	if (rc == CN_OK)
+		rc = sc_any_entry(s, x, TRK_CF_RUN_INPUTS, id, &any, err);
+	if (rc == CN_OK && any)
 		rc = trk_run_inputs_load(s, id, &in, err);
+	/* Only whether there are model inputs: answers read them when so. */
+	if (rc == CN_OK)
+		rc = sc_any_entry(s, x, TRK_CF_RUN_MODEL_INPUTS, id, &any, err);
+	if (rc == CN_OK && any)
+		out->present |= TRK_SC_HAS_MODEL_INPUTS;
 	trk_sc_input *inputs = in.n ? calloc(in.n, sizeof *inputs) : NULL;
 	if (rc == CN_OK && in.n && !inputs)
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
@@ -470,9 +531,12 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 	if (rc == CN_OK && cn_buf_failed(&x->bytes))
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	if (rc == CN_OK) {
-		qsort(x->m, x->nm, sizeof *x->m, sc_cmp_metric);
-		qsort(x->p, x->np, sizeof *x->p, sc_cmp_str);
-		qsort(x->t, x->nt, sizeof *x->t, sc_cmp_str);
+		if (x->nm > 1)
+			qsort(x->m, x->nm, sizeof *x->m, sc_cmp_metric);
+		if (x->np > 1)
+			qsort(x->p, x->np, sizeof *x->p, sc_cmp_str);
+		if (x->nt > 1)
+			qsort(x->t, x->nt, sizeof *x->t, sc_cmp_str);
 		size_t head = x->nm * sizeof *x->m + (x->np + x->nt) * sizeof *x->p +
 		              in.n * sizeof *inputs;
 		size_t total = head + x->bytes.len;
@@ -496,11 +560,14 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 			out->user_off += h;
 			out->uri_off += h;
 			uint8_t *p = out->blob;
-			memcpy(p, x->m, x->nm * sizeof *x->m);
+			if (x->nm)
+				memcpy(p, x->m, x->nm * sizeof *x->m);
 			p += x->nm * sizeof *x->m;
-			memcpy(p, x->p, x->np * sizeof *x->p);
+			if (x->np)
+				memcpy(p, x->p, x->np * sizeof *x->p);
 			p += x->np * sizeof *x->p;
-			memcpy(p, x->t, x->nt * sizeof *x->t);
+			if (x->nt)
+				memcpy(p, x->t, x->nt * sizeof *x->t);
 			p += x->nt * sizeof *x->t;
 			if (in.n)
 				memcpy(p, inputs, in.n * sizeof *inputs);
@@ -519,33 +586,70 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 	return rc;
 }
 
-/* Load every run of e (caller holds e->lock exclusively). */
-static cn_code sc_exp_load(trk_state *s, trk_sc_exp *e, cn_err *err)
+static int sc_cmp_id(const void *a, const void *b)
 {
-	sc_scratch x = {0};
+	return memcmp(a, b, 16);
+}
+
+/* The ids of e's runs (runs_by_experiment), ascending; malloc'd. */
+static cn_code sc_exp_ids(trk_state *s, uint64_t exp, uint8_t (**out)[16], size_t *n, cn_err *err)
+{
 	cn_key prefix;
 	cn_key_init(&prefix);
-	cn_key_u64(&prefix, e->id);
+	cn_key_u64(&prefix, exp);
 	cn_kv_iter *it = cn_kv_iter_new(s->db, TRK_CF_RUNS_BY_EXPERIMENT, prefix.b, prefix.len);
 	cn_code rc = it ? CN_OK : cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	for (cn_kv_iter_seek_first(it); rc == CN_OK && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	uint8_t(*ids)[16] = NULL;
+	size_t cap = 0;
+	*n = 0;
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; rc == CN_OK && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t klen;
 		const uint8_t *k = cn_kv_iter_key(it, &klen);
 		if (klen < prefix.len + 16) {
 			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt runs_by_experiment key");
 			break;
 		}
+		if (!sc_grow((void **)&ids, &cap, *n, sizeof *ids)) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+			break;
+		}
+		memcpy(ids[(*n)++], k + klen - 16, 16);
+	}
+	if (rc == CN_OK && it)
+		rc = cn_kv_iter_status(it, err);
+	cn_kv_iter_free(it);
+	if (*n > 1)
+		qsort(ids, *n, sizeof *ids, sc_cmp_id);
+	*out = ids;
+	return rc;
+}
+
+/* Load every run of e (caller holds e->lock exclusively). Runs are read in
+ * id order through one iterator per column family: a seek forward per run
+ * instead of a new iterator per run and family. */
+static cn_code sc_exp_load(trk_state *s, trk_sc_exp *e, cn_err *err)
+{
+	sc_scratch x = {0};
+	uint8_t(*ids)[16] = NULL;
+	size_t n = 0;
+	cn_code rc = sc_exp_ids(s, e->id, &ids, &n, err);
+	static const int bulk[] = {TRK_CF_RUN_LATEST_METRICS, TRK_CF_RUN_PARAMS, TRK_CF_RUN_TAGS,
+	                           TRK_CF_RUN_INPUTS, TRK_CF_RUN_MODEL_INPUTS};
+	for (size_t i = 0; rc == CN_OK && i < sizeof bulk / sizeof bulk[0]; i++)
+		if (!(x.its[bulk[i]] = cn_kv_iter_new(s->db, bulk[i], NULL, 0)))
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	for (size_t i = 0; rc == CN_OK && i < n; i++) {
 		trk_sc_run r;
 		bool found;
-		rc = sc_run_read(s, e, &x, k + klen - 16, &r, &found, err);
+		rc = sc_run_read(s, e, &x, ids[i], &r, &found, err);
 		if (rc == CN_OK && found && !sc_run_put(e, &r)) {
 			free(r.blob);
 			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 		}
 	}
-	if (rc == CN_OK && it)
-		rc = cn_kv_iter_status(it, err);
-	cn_kv_iter_free(it);
+	free(ids);
 	sc_scratch_free(&x);
 	if (rc == CN_OK)
 		e->loaded = true;

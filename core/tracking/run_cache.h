@@ -16,10 +16,11 @@
 
 #define TRK_SC_NONE UINT32_MAX /* key id of a key no run of the experiment has */
 
-/* A latest metric value; key is an interned key id of the experiment. */
+/* A latest metric; key is an interned key id of the experiment. */
 typedef struct trk_sc_metric {
 	uint32_t key, pad_;
 	double value;
+	int64_t timestamp, step; /* so answers are built without store reads */
 } trk_sc_metric;
 
 /* A param or tag: value bytes at blob + off. */
@@ -46,9 +47,10 @@ typedef struct trk_sc_run {
 	bool active, has_end_time;
 } trk_sc_run;
 
-#define TRK_SC_HAS_NAME 0x1u
-#define TRK_SC_HAS_USER 0x2u
-#define TRK_SC_HAS_URI  0x4u
+#define TRK_SC_HAS_NAME         0x1u
+#define TRK_SC_HAS_USER         0x2u
+#define TRK_SC_HAS_URI          0x4u
+#define TRK_SC_HAS_MODEL_INPUTS 0x8u /* run_model_inputs has entries */
 
 static inline const trk_sc_metric *trk_sc_metrics(const trk_sc_run *r)
 {

@@ -1,9 +1,10 @@
 /*
  * core/tracking/run_outputs.c: MLflow's LogOutputs (runs/outputs) -- the
  * logged models a run produced, each at a step -- and the RunOutputs that
- * runs/get returns. As MLflow's SQL store: the run must exist and be active,
- * the model ids are not checked. A model logged again as an output of the
- * same run keeps one link, with the latest step.
+ * runs/get returns (absent when the run has none). As MLflow's SQL store:
+ * the run must exist and be active, the model ids are not checked. A model
+ * logged again as an output of the same run keeps one link, with the latest
+ * step.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -112,11 +113,13 @@ cn_code trk_run_outputs_build(trk_state *s, cn_fb_builder *b, const trk_run *r, 
 		rc = cn_kv_iter_status(it, err);
 	cn_kv_iter_free(it);
 	free(kb);
-	if (rc == CN_OK) {
-		cn_fb_ref vec = n ? cn_fb_create_vec_refs(b, refs, n) : 0;
+	/* No outputs: no RunOutputs either, so runs/get and runs/search show a
+	 * run the same way. */
+	*out = 0;
+	if (rc == CN_OK && n) {
+		cn_fb_ref vec = cn_fb_create_vec_refs(b, refs, n);
 		cn_RunOutputs_start(b);
-		if (vec)
-			cn_RunOutputs_add_model_outputs(b, vec);
+		cn_RunOutputs_add_model_outputs(b, vec);
 		*out = cn_RunOutputs_end(b);
 	}
 	free(refs);

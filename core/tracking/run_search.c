@@ -514,6 +514,132 @@ static void sq_run_view(const trk_sc_run *r, const trk_sc_exp *e, trk_run *out)
 	out->has_end_time = r->has_end_time;
 }
 
+/* Key order of the store (cn_key_str is order-preserving: bytewise, a
+ * prefix first), so answers list entries as runs/get does. */
+typedef struct sq_key_order {
+	const trk_sc_exp *e;
+	const void *base;
+	size_t stride; /* entries start with their uint32_t key id */
+} sq_key_order;
+
+static int sq_key_cmp(const void *a, const void *b, void *arg)
+{
+	const sq_key_order *o = arg;
+	uint32_t x, y;
+	memcpy(&x, (const char *)o->base + *(const uint32_t *)a * o->stride, sizeof x);
+	memcpy(&y, (const char *)o->base + *(const uint32_t *)b * o->stride, sizeof y);
+	uint32_t lx = o->e->key_lens[x], ly = o->e->key_lens[y];
+	int c = memcmp(o->e->keys[x], o->e->keys[y], lx < ly ? lx : ly);
+	return c ? c : (lx > ly) - (lx < ly);
+}
+
+/* Indexes 0..n-1 of entries in key order, into idx. */
+static void sq_key_sort(const trk_sc_exp *e, const void *base, size_t stride, uint32_t n,
+                        uint32_t *idx)
+{
+	for (uint32_t i = 0; i < n; i++)
+		idx[i] = i;
+	sq_key_order o = {e, base, stride};
+	if (n > 1)
+		qsort_r(idx, n, sizeof *idx, sq_key_cmp, &o);
+}
+
+static cn_fb_ref sq_key_str(cn_fb_builder *b, const trk_sc_exp *e, uint32_t key)
+{
+	return cn_fb_create_string(b, e->keys[key], e->key_lens[key]);
+}
+
+/* Params or tags of r as a vector of Param / RunTag tables (0 when none). */
+static cn_fb_ref sq_build_strs(cn_fb_builder *b, const trk_sc_exp *e, const trk_sc_run *r,
+                               const trk_sc_str *a, uint32_t n, bool param, uint32_t *idx,
+                               cn_fb_ref *refs)
+{
+	if (!n)
+		return 0;
+	sq_key_sort(e, a, sizeof *a, n, idx);
+	for (uint32_t i = 0; i < n; i++) {
+		const trk_sc_str *s = &a[idx[i]];
+		cn_fb_ref k = sq_key_str(b, e, s->key);
+		cn_fb_ref v = cn_fb_create_string(b, trk_sc_bytes(r, s->off), s->len);
+		if (param) {
+			cn_Param_start(b);
+			cn_Param_add_key(b, k);
+			cn_Param_add_value(b, v);
+			refs[i] = cn_Param_end(b);
+		} else {
+			cn_RunTag_start(b);
+			cn_RunTag_add_key(b, k);
+			cn_RunTag_add_value(b, v);
+			refs[i] = cn_RunTag_end(b);
+		}
+	}
+	return cn_fb_create_vec_refs(b, refs, n);
+}
+
+/* The Run table of runs/get, from the cache: the store is read only for the
+ * inputs of runs that have any. */
+static cn_code sq_run_build(trk_state *s, cn_fb_builder *b, const sq_cand *c, cn_fb_ref *out,
+                            cn_err *err)
+{
+	const trk_sc_run *r = c->r;
+	const trk_sc_exp *e = c->x->e;
+	uint32_t most = r->nmetrics > r->nparams ? r->nmetrics : r->nparams;
+	most = most > r->ntags ? most : r->ntags;
+	uint32_t *idx = malloc((most ? most : 1) * sizeof *idx);
+	cn_fb_ref *refs = malloc((most ? most : 1) * sizeof *refs);
+	if (!idx || !refs) {
+		free(idx);
+		free(refs);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
+	trk_run view;
+	sq_run_view(r, e, &view);
+	cn_fb_ref metrics = 0;
+	if (r->nmetrics) {
+		const trk_sc_metric *m = trk_sc_metrics(r);
+		sq_key_sort(e, m, sizeof *m, r->nmetrics, idx);
+		for (uint32_t i = 0; i < r->nmetrics; i++) {
+			const trk_sc_metric *mi = &m[idx[i]];
+			cn_fb_ref k = sq_key_str(b, e, mi->key);
+			cn_Metric_start(b);
+			cn_Metric_add_key(b, k);
+			cn_Metric_add_value(b, mi->value);
+			cn_Metric_add_timestamp(b, mi->timestamp);
+			cn_Metric_add_step(b, mi->step);
+			refs[i] = cn_Metric_end(b);
+		}
+		metrics = cn_fb_create_vec_refs(b, refs, r->nmetrics);
+	}
+	cn_fb_ref params = sq_build_strs(b, e, r, trk_sc_params(r), r->nparams, true, idx, refs);
+	cn_fb_ref tags = sq_build_strs(b, e, r, trk_sc_tags(r), r->ntags, false, idx, refs);
+	free(idx);
+	free(refs);
+	cn_fb_ref info = trk_run_info_build(b, &view);
+	cn_RunData_start(b);
+	if (metrics)
+		cn_RunData_add_metrics(b, metrics);
+	if (params)
+		cn_RunData_add_params(b, params);
+	if (tags)
+		cn_RunData_add_tags(b, tags);
+	cn_fb_ref data = cn_RunData_end(b);
+	cn_fb_ref inputs = 0;
+	if (r->ninputs || (r->present & TRK_SC_HAS_MODEL_INPUTS)) {
+		cn_code rc = trk_run_inputs_build(s, b, &view, &inputs, err);
+		if (rc != CN_OK)
+			return rc;
+	} else {
+		cn_RunInputs_start(b);
+		inputs = cn_RunInputs_end(b);
+	}
+	cn_Run_start(b);
+	cn_Run_add_info(b, info);
+	cn_Run_add_data(b, data);
+	cn_Run_add_inputs(b, inputs);
+	*out = cn_Run_end(b);
+	return CN_OK;
+}
+
 /* Select, order and build the page (experiments acquired). */
 static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
                        const cn_search_token *tok, const cn_buf *fp, int64_t max, cn_fb_builder *b,
@@ -564,11 +690,8 @@ static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
 	cn_fb_ref *refs = malloc((end - start + 1) * sizeof *refs);
 	if (!refs)
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	for (size_t i = start; rc == CN_OK && i < end; i++) {
-		trk_run r;
-		sq_run_view(t.c[i].r, t.c[i].x->e, &r);
-		rc = trk_run_build_full(s, b, &r, &refs[i - start], err);
-	}
+	for (size_t i = start; rc == CN_OK && i < end; i++)
+		rc = sq_run_build(s, b, &t.c[i], &refs[i - start], err);
 	cn_fb_ref next = 0;
 	if (rc == CN_OK && end > start && total > want) {
 		cn_buf key = CN_BUF_INIT, tb = CN_BUF_INIT;

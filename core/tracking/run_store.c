@@ -378,8 +378,8 @@ static cn_code trk_scan_entries(trk_state *s, cn_fb_builder *b, int cf, enum trk
 	return rc;
 }
 
-cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
-                           cn_err *err)
+static cn_code trk_run_build(trk_state *s, cn_fb_builder *b, const trk_run *r, bool with_outputs,
+                             cn_fb_ref *out, cn_err *err)
 {
 	cn_fb_ref metrics = 0, params = 0, tags = 0;
 	cn_code rc = trk_scan_entries(s, b, TRK_CF_RUN_LATEST_METRICS, TRK_KIND_METRIC, r->id,
@@ -401,7 +401,7 @@ cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_
 	cn_fb_ref data = cn_RunData_end(b);
 	cn_fb_ref inputs = 0, outputs = 0;
 	rc = trk_run_inputs_build(s, b, r, &inputs, err);
-	if (rc == CN_OK)
+	if (rc == CN_OK && with_outputs)
 		rc = trk_run_outputs_build(s, b, r, &outputs, err);
 	if (rc != CN_OK)
 		return rc;
@@ -409,7 +409,20 @@ cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_
 	cn_Run_add_info(b, info);
 	cn_Run_add_data(b, data);
 	cn_Run_add_inputs(b, inputs);
-	cn_Run_add_outputs(b, outputs);
+	if (outputs)
+		cn_Run_add_outputs(b, outputs);
 	*out = cn_Run_end(b);
 	return CN_OK;
+}
+
+cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                           cn_err *err)
+{
+	return trk_run_build(s, b, r, false, out, err);
+}
+
+cn_code trk_run_build_with_outputs(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                                   cn_err *err)
+{
+	return trk_run_build(s, b, r, true, out, err);
 }

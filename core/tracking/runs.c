@@ -205,7 +205,7 @@ cn_code trk_get_run(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_bui
 	if (rc != CN_OK)
 		return rc;
 	cn_fb_ref run = 0;
-	rc = trk_run_build_full(s, b, &r, &run, err);
+	rc = trk_run_build_with_outputs(s, b, &r, &run, err);
 	cn_kv_val_release(&val);
 	if (rc != CN_OK)
 		return rc;

@@ -354,6 +354,10 @@ TRK_METHOD(trk_search_logged_models);
 TRK_METHOD(trk_log_outputs);
 cn_code trk_run_outputs_build(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
                               cn_err *err);
+/* run_store.c: the Run of runs/get -- trk_run_build_full plus its outputs
+ * (runs/search and runs/create leave them out: one scan less per run). */
+cn_code trk_run_build_with_outputs(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                                   cn_err *err);
 /* dataset_search.c: the UI's experiments/search-datasets. */
 TRK_METHOD(trk_search_datasets);
 /* gc.c, gc_candidates.c: `cairn gc` (schemas/tracking/gc.fbs). */

@@ -77,6 +77,13 @@ def test_crud():
                      "'experiment_id'")
         expect_error(c.post("logged-models", {"experiment_id": "987654"}), 404,
                      "RESOURCE_DOES_NOT_EXIST", "No Experiment with id=987654 exists")
+        gone = new_exp(c, "lm-gone")
+        check(c.post("experiments/delete", {"experiment_id": gone}).status == 200)
+        expect_error(c.post("logged-models", {"experiment_id": gone}), 400,
+                     "INVALID_PARAMETER_VALUE", "must be in the 'active' state")
+        expect_error(c.post("logged-models", {"experiment_id": eid, "params": [
+            {"key": "p", "value": "1"}, {"key": "p", "value": "2"}]}), 400,
+                     "INVALID_PARAMETER_VALUE", "Changing param values is not allowed")
 
         # get, also through the UI's alias.
         check(get(c, mid) == m, get(c, mid))
@@ -199,11 +206,20 @@ def test_metrics_and_search():
         t = ma[("acc", "train", "d1")]
         check(t["value"] == 0.7 and t["step"] == 2 and t["timestamp"] == 2000, t)
         check(t["run_id"] == rid and t["model_id"] == a, t)
+        # A long history: the model shows its latest point, by (timestamp, step).
+        ok(c.post("runs/log-batch", {"run_id": rid, "metrics": [
+            {"key": "hist", "value": float(i), "timestamp": 5000 + i // 2, "step": i % 2,
+             "model_id": b} for i in range(1000)]}))
         mb = metrics_of(c, b)
+        h = mb[("hist", None, None)]
+        check(h["value"] == 999.0 and h["timestamp"] == 5499 and h["step"] == 1, h)
         check(mb[("loss", None, None)]["value"] == 0.1, mb)
+        # A model id that names no model: the run keeps the point, nothing fails.
+        log_metric(c, rid, "m-" + "5" * 32, "acc", 0.1)
+        log_metric(c, rid, "not-a-model-id", "acc", 0.1)
         # The run keeps the points too.
         hist = ok(c.get("metrics/get-history", {"run_id": rid, "metric_key": "acc"}))["metrics"]
-        check(len(hist) == 6, hist)
+        check(len(hist) == 8, len(hist))
 
         both = [e1, e2]
         check(sorted(ids(search(c, {"experiment_ids": both}))) == sorted([a, b, x]))
@@ -273,6 +289,10 @@ def test_metrics_and_search():
         expect_error(c.post("logged-models/search", {"experiment_ids": both,
                                                      "page_token": "garbage!"}),
                      400, "INVALID_PARAMETER_VALUE", "Invalid page token")
+        # Durable: the model's metrics survive a restart.
+        srv.restart()
+        c = srv.client()
+        check(metrics_of(c, b) == mb, "model metrics changed across a restart")
     finally:
         srv.stop()
 
