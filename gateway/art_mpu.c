@@ -6,7 +6,8 @@
  * Credentials are part URLs the client PUTs each part to:
  *   - a store that can presign (S3, GCS, Azure plugins): its presigned part
  *     URLs, so the bytes go straight to the store, as with MLflow;
- *   - a store with multipart but no presigning (the local disk): URLs of the
+ *   - a store with multipart but no presigning (the local disk, or GCS with
+ *     metadata-server credentials, which cannot sign): URLs of the
  *     gateway's own part route, PUT /api/2.0/mlflow-artifacts/mpu/part/<dir>/
  *     <name>?upload_id=&part_number=, streamed into the store's part writer
  *     (art_put.c), which answers the part's ETag as S3 does;
@@ -69,14 +70,25 @@ static cn_code art_mpu_create_run(art_mpu *m, cn_store *store, const char *full,
 	cn_buf url = {0};
 	if (!b || !creds)
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	bool presign = (caps & CAIRN_STORE_CAP_PRESIGN) != 0;
 	for (int64_t i = 1; rc == CN_OK && i <= m->num_parts; i++) {
 		cn_buf_reset(&url);
-		if (caps & CAIRN_STORE_CAP_PRESIGN) {
+		if (presign) {
 			char signed_url[8192];
 			rc = cn_store_presign(store, full, "PUT", id, (int)i, ART_MPU_PRESIGN_SECS,
 			                      signed_url, sizeof signed_url, err);
-			cn_buf_puts(&url, signed_url);
-		} else {
+			if (rc == CN_NOT_IMPLEMENTED && i == 1) {
+				/* A store that presigns only with some credentials (GCS
+				 * from the metadata server cannot): the gateway takes the
+				 * parts itself. */
+				presign = false;
+				rc = CN_OK;
+				cn_err_clear(err);
+			} else {
+				cn_buf_puts(&url, signed_url);
+			}
+		}
+		if (!presign) {
 			cn_buf_puts(&url, m->base_url);
 			cn_buf_puts(&url, "/api/2.0/mlflow-artifacts/mpu/part/");
 			art_mpu_enc(&url, m->path, true);

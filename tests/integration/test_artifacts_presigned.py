@@ -70,6 +70,7 @@ def test_presigned_multipart_and_streaming():
             u = urllib.parse.urlsplit(cred_["url"])
             check(u.netloc == urllib.parse.urlsplit(endpoint).netloc, cred_["url"])
             check("X-Goog-Signature=" in u.query, "not a presigned URL: " + cred_["url"])
+            check(cred_["headers"] == {}, cred_)
             pc = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
             pc.request("PUT", u.path + "?" + u.query, body=data, headers=cred_["headers"])
             pr = pc.getresponse()
@@ -118,5 +119,54 @@ def test_presigned_multipart_and_streaming():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def test_gateway_part_urls_when_the_store_cannot_sign():
+    """GCS with metadata-server credentials can do multipart but cannot sign: the part
+    URLs point at the gateway, which streams each part into the store's part writer and
+    answers its ETag."""
+    work = tempfile.mkdtemp(prefix="cairn-gcs-")
+    fx, endpoint, _ = start_fixture(work)
+    srv = Server(extra=["--artifacts-destination", "gs://cairn-bucket/arts"],
+                 env={"CAIRN_STORE_GCS_ENDPOINT": endpoint, "CAIRN_STORE_GCS_AUTH": "metadata",
+                      "CAIRN_STORE_GCS_METADATA_HOST": urllib.parse.urlsplit(endpoint).netloc})
+    try:
+        srv.start()
+        c = srv.client()
+        chunks = [os.urandom(5 << 20), os.urandom(2 << 20)]
+        r = c.post("create/7/run/artifacts", {"path": "C:\\Users\\me\\weights.bin",
+                                              "num_parts": 2}, prefix=MPU)
+        check(r.status == 200, r)
+        j = r.json()
+        parts = []
+        for cred_, data in zip(j["credentials"], chunks):
+            u = urllib.parse.urlsplit(cred_["url"])
+            check(u.port == srv.port and u.path ==
+                  "/api/2.0/mlflow-artifacts/mpu/part/7/run/artifacts/weights.bin", cred_)
+            pc = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+            pc.request("PUT", u.path + "?" + u.query, body=data, headers=cred_["headers"])
+            pr = pc.getresponse()
+            pr.read()
+            check(pr.status == 200 and pr.getheader("ETag"), pr.status)
+            parts.append({"part_number": cred_["part_number"], "etag": pr.getheader("ETag"),
+                          "url": cred_["url"]})
+            pc.close()
+        # A part upload with a bad part number or an unknown upload is refused.
+        expect_error(c.raw("PUT", MPU + "part/7/run/artifacts/weights.bin?upload_id=x&"
+                           "part_number=0", b"x"), 400, "INVALID_PARAMETER_VALUE")
+        r = c.post("complete/7/run/artifacts",
+                   {"path": "weights.bin", "upload_id": j["upload_id"], "parts": parts},
+                   prefix=MPU)
+        check(r.status == 200, r)
+        r = c.raw("GET", A + "/7/run/artifacts/weights.bin")
+        check(r.status == 200 and r.body == b"".join(chunks), (r.status, len(r.body)))
+        stop_clean(srv)
+    finally:
+        srv.cleanup()
+        fx.stdin.close()
+        fx.terminate()
+        fx.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_presigned_multipart_and_streaming])
+    run_tests([test_presigned_multipart_and_streaming,
+               test_gateway_part_urls_when_the_store_cannot_sign])
