@@ -94,6 +94,10 @@ static const cfg_setting cfg_table[] = {
          "write log lines as JSON instead of logfmt"},
         {"search_cache_bytes", CFG_SIZE, CFG_FIELD(search_cache_bytes), 0, 1LL << 40, false,
          "512MiB", NULL, NULL, "memory bound of the tracking service's in-memory run search cache"},
+        {"artifacts_only", CFG_BOOL, CFG_FIELD(artifacts_only), 0, 0, false, "false", NULL, NULL,
+         "serve only the artifact routes, no tracking (mlflow server --artifacts-only)"},
+        {"artifact_workers", CFG_INT, CFG_FIELD(artifact_workers), 1, 256, false, "8", NULL, NULL,
+         "gateway threads that run blocking artifact-store calls"},
 };
 
 #define CFG_COUNT       (sizeof cfg_table / sizeof cfg_table[0])

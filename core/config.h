@@ -76,6 +76,9 @@ typedef struct cn_config {
 	 * to plugins (cn_plugin_host_config_set) by the executable */
 	cn_plugin_setting plugin_settings[CN_CFG_MAX_PLUGIN_SETTINGS];
 	int nplugin_settings;
+	/* artifact proxy */
+	bool artifacts_only;  /* artifacts_only: false (gateway serves only artifact routes) */
+	int artifact_workers; /* artifact_workers: threads for blocking store calls, 8 */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

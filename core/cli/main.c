@@ -46,6 +46,7 @@ static void cli_usage(FILE *f)
 	        "  --service NAME=ADDR    where the gateway finds a service\n"
 	        "  --default-artifact-root URI, --artifacts-destination URI,\n"
 	        "  --serve-artifacts / --no-serve-artifacts   as in `mlflow server`\n"
+	        "  --artifacts-only       serve only the artifact routes, as in `mlflow server`\n"
 	        "  --log-level LEVEL      debug|info|warn|error\n"
 	        "Run `cairn config` to see every setting.\n");
 }

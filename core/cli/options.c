@@ -23,6 +23,7 @@ static const struct {
         {"serve-artifacts", "serve_artifacts", "true"},
         {"no-serve-artifacts", "serve_artifacts", "false"},
         {"log-json", "log_json", "true"},
+        {"artifacts-only", "artifacts_only", "true"},
 };
 
 static cn_code cli_set(cn_config *c, const char *flag, const char *value, cn_err *err)
