@@ -167,8 +167,7 @@ static void run_conformance(bool path_style, const char *label)
 			cn_store_conformance_opts o = {.big_object_bytes = big_bytes(),
 			                               .chunk_bytes = 256 << 10,
 			                               .waive = CN_CONF_WAIVE_STATELESS_UPLOADS |
-			                                        CN_CONF_WAIVE_UNCHECKED_ETAGS |
-			                                        CN_CONF_WAIVE_UNCHECKED_PARTS};
+			                                        CN_CONF_WAIVE_UNCHECKED_ETAGS};
 			CN_CHECK_EQ_INT(cn_store_conformance_run_opts(s, label, &o), 0);
 			cn_store_close(s);
 		}
