@@ -31,8 +31,9 @@
  * container endpoint, instance metadata).
  *
  * Objects: an artifact "a/b.txt" is the key "<prefix>/a/b.txt"; directories
- * are common prefixes under the delimiter '/'. Listing order is S3's: a
- * directory "b" sorts as "b/", so after a file "b.txt" (byte order of keys).
+ * are common prefixes under the delimiter '/'. Listings are in byte order of
+ * paths, as the ABI says (a directory "b" before "b-c" and "b.txt", where S3
+ * itself puts "b/" after them): see s3_list.c.
  */
 #include "s3_int.h"
 
