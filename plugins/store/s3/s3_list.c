@@ -484,12 +484,15 @@ static int s3_delete_batch(cairn_store *s, const s3_buf *page, size_t *count, ch
 	if (body.oom)
 		rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
 	if (rc == CAIRN_OK && *count) {
-		uint8_t d[32];
-		char b64[64];
+		uint8_t d[32], md5[16];
+		char b64[64], md5_b64[32];
 		s->host->sha256(body.p, body.len, d);
 		s->host->base64_encode(d, 32, b64, sizeof b64, 0);
+		s3_md5(body.p, body.len, md5);
+		s->host->base64_encode(md5, 16, md5_b64, sizeof md5_b64, 0);
 		cairn_http_header h[] = {{"x-amz-sdk-checksum-algorithm", "SHA256"},
-		                         {"x-amz-checksum-sha256", b64}};
+		                         {"x-amz-checksum-sha256", b64},
+		                         {"Content-MD5", md5_b64}};
 		s3_param q[] = {{"delete", ""}};
 		s3_resp resp;
 		s3_req r = {.method = "POST",
