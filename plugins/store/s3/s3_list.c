@@ -246,8 +246,10 @@ static bool s3_lister_emit(s3_lister *l, const char *bound, bool inclusive)
 	}
 	for (size_t j = 0; j < i; j++)
 		free(l->wait[j].name);
-	memmove(l->wait, l->wait + i, (l->nwait - i) * sizeof *l->wait);
-	l->nwait -= i;
+	if (i) {
+		memmove(l->wait, l->wait + i, (l->nwait - i) * sizeof *l->wait);
+		l->nwait -= i;
+	}
 	return go;
 }
 

@@ -652,6 +652,12 @@ CN_TEST(s3_credential_sources)
 		configure(&p, true);
 		unsetenv("AWS_ACCESS_KEY_ID");
 		unsetenv("AWS_SECRET_ACCESS_KEY");
+		/* Cairn's settings come first. */
+		cn_plugin_host_config_set("store.s3.access_key_id", AKID, &err);
+		cn_plugin_host_config_set("store.s3.secret_access_key", SECRET, &err);
+		roundtrip(reg, "from-settings");
+		cn_plugin_host_config_set("store.s3.access_key_id", NULL, &err);
+		cn_plugin_host_config_set("store.s3.secret_access_key", NULL, &err);
 		/* The shared credentials file, profile "cairn". */
 		char path[] = "/tmp/cn-s3-creds-XXXXXX";
 		int fd = mkstemp(path);
