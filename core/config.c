@@ -92,6 +92,12 @@ static const cfg_setting cfg_table[] = {
          "debug, info, warn, error or off"},
         {"log_json", CFG_BOOL, CFG_FIELD(log_json), 0, 0, false, "false", NULL, NULL,
          "write log lines as JSON instead of logfmt"},
+        {"search_cache_bytes", CFG_SIZE, CFG_FIELD(search_cache_bytes), 0, 1LL << 40, false,
+         "512MiB", NULL, NULL, "memory bound of the tracking service's in-memory run search cache"},
+        {"artifacts_only", CFG_BOOL, CFG_FIELD(artifacts_only), 0, 0, false, "false", NULL, NULL,
+         "serve only the artifact routes, no tracking (mlflow server --artifacts-only)"},
+        {"artifact_workers", CFG_INT, CFG_FIELD(artifact_workers), 1, 256, false, "8", NULL, NULL,
+         "gateway threads that run blocking artifact-store calls"},
 };
 
 #define CFG_COUNT       (sizeof cfg_table / sizeof cfg_table[0])
@@ -331,6 +337,8 @@ static cn_code cfg_set_any(cn_config *c, const char *key, const char *value, con
 {
 	if (strncasecmp(key, CFG_SERVICE_PFX, strlen(CFG_SERVICE_PFX)) == 0)
 		return cfg_set_service(c, key + strlen(CFG_SERVICE_PFX), value, source, err);
+	if (cn_config_is_plugin_key(key))
+		return cn_config_set_plugin(c, key, value, source, err);
 	const cfg_setting *s = cfg_find(key);
 	if (!s)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
@@ -351,6 +359,8 @@ cn_code cn_config_set(cn_config *c, const char *key, const char *value, cn_err *
 	char source[80];
 	if (strncasecmp(key, CFG_SERVICE_PFX, strlen(CFG_SERVICE_PFX)) == 0) {
 		snprintf(source, sizeof source, "--service");
+	} else if (cn_config_is_plugin_key(key)) {
+		snprintf(source, sizeof source, "--%.70s", key);
 	} else {
 		snprintf(source, sizeof source, "--%s", key);
 		for (char *p = source + 2; *p; p++)
@@ -496,7 +506,7 @@ static cn_code cfg_env(cn_config *c, cn_err *err)
 		if (rc != CN_OK)
 			return rc;
 	}
-	return CN_OK;
+	return cn_config_plugin_env(c, err);
 }
 
 cn_code cn_config_load_env(cn_config *c, cn_err *err)
@@ -584,6 +594,39 @@ static cn_code cfg_yaml_services(cfg_yaml *y, cn_config *c)
 	}
 }
 
+/* Reads a plugin section (`store:`, `deploy:`) after its MAPPING_START:
+ * nested mappings join their keys with '.', so `store: {s3: {region: x}}`
+ * is store.s3.region. */
+static cn_code cfg_yaml_plugin(cfg_yaml *y, cn_config *c, const char *prefix, int depth)
+{
+	for (;;) {
+		cn_code rc = cfg_yaml_next(y);
+		if (rc != CN_OK)
+			return rc;
+		if (y->ev.type == YAML_MAPPING_END_EVENT)
+			return CN_OK;
+		if (y->ev.type != YAML_SCALAR_EVENT)
+			return cn_err_set(y->err, CN_INVALID_PARAMETER_VALUE,
+			                  "config: %s line %zu: %s: expected a setting name",
+			                  y->path, cfg_yaml_line(y), prefix);
+		char key[CN_CFG_PLUGIN_KEY + 80], source[CN_CFG_STR + 32];
+		snprintf(key, sizeof key, "%.80s.%.80s", prefix, cfg_yaml_scalar(y));
+		snprintf(source, sizeof source, "%s line %zu", y->path, cfg_yaml_line(y));
+		if ((rc = cfg_yaml_next(y)) != CN_OK)
+			return rc;
+		if (y->ev.type == YAML_MAPPING_START_EVENT && depth < 4)
+			rc = cfg_yaml_plugin(y, c, key, depth + 1);
+		else if (y->ev.type == YAML_SCALAR_EVENT)
+			rc = cn_config_set_plugin(c, key, cfg_yaml_scalar(y), source, y->err);
+		else
+			rc = cn_err_set(y->err, CN_INVALID_PARAMETER_VALUE,
+			                "config: %s: expected a value or a mapping (from %s)", key,
+			                source);
+		if (rc != CN_OK)
+			return rc;
+	}
+}
+
 /* Reads the top-level mapping's pairs after its MAPPING_START. */
 static cn_code cfg_yaml_mapping(cfg_yaml *y, cn_config *c)
 {
@@ -617,8 +660,17 @@ static cn_code cfg_yaml_mapping(cfg_yaml *y, cn_config *c)
 			                  "(from %s)",
 			                  source);
 		}
+		if ((strcasecmp(key, "store") == 0 || strcasecmp(key, "deploy") == 0) &&
+		    (y->ev.type == YAML_MAPPING_START_EVENT ||
+		     (y->ev.type == YAML_SCALAR_EVENT && !*cfg_yaml_scalar(y)))) {
+			if (y->ev.type == YAML_MAPPING_START_EVENT &&
+			    (rc = cfg_yaml_plugin(y, c, key, 1)) != CN_OK)
+				return rc;
+			continue;
+		}
 		const cfg_setting *s = cfg_find(key);
-		if (!s && strncasecmp(key, CFG_SERVICE_PFX, strlen(CFG_SERVICE_PFX)) != 0)
+		if (!s && strncasecmp(key, CFG_SERVICE_PFX, strlen(CFG_SERVICE_PFX)) != 0 &&
+		    !cn_config_is_plugin_key(key))
 			return cn_err_set(y->err, CN_INVALID_PARAMETER_VALUE,
 			                  "config: unknown setting '%s' (from %s)", key, source);
 		if (y->ev.type != YAML_SCALAR_EVENT)
@@ -725,6 +777,11 @@ void cn_config_dump(const cn_config *c, void *file)
 	}
 	for (int i = 0; i < c->nservices; i++)
 		fprintf(f, "service.%s = %s\n", c->services[i].name, c->services[i].addr);
+	for (int i = 0; i < c->nplugin_settings; i++) {
+		const cn_plugin_setting *p = &c->plugin_settings[i];
+		fprintf(f, "%s = %s\n", p->key,
+		        cn_config_is_secret(p->key) ? (p->value[0] ? "********" : "") : p->value);
+	}
 }
 
 void cn_config_help(void *file)
@@ -741,6 +798,10 @@ void cn_config_help(void *file)
 	}
 	fprintf(f, "service.<name> (string; env CAIRN_SERVICE_<NAME>; YAML services: {name: "
 	           "addr}): bus address of a service, for the gateway\n");
+	fprintf(f, "store.<plugin>.<name>, deploy.<plugin>.<name> (string; env "
+	           "CAIRN_STORE_<PLUGIN>_<NAME>, CAIRN_DEPLOY_<PLUGIN>_<NAME>; YAML store: {s3: "
+	           "{endpoint: ...}}): settings handed to plugins; values named *key*, *secret*, "
+	           "*token*, *password* are masked in output\n");
 }
 
 static bool cfg_join(char *out, size_t cap, const char *a, const char *b)

@@ -29,6 +29,16 @@ typedef struct cn_service_addr {
 	char addr[CN_CFG_STR]; /* "tcp://10.0.0.5:7001" */
 } cn_service_addr;
 
+#define CN_CFG_MAX_PLUGIN_SETTINGS 48
+#define CN_CFG_PLUGIN_KEY          96
+#define CN_CFG_PLUGIN_VALUE        1024
+
+/* A plugin setting: "store.s3.endpoint" -> "http://127.0.0.1:9000". */
+typedef struct cn_plugin_setting {
+	char key[CN_CFG_PLUGIN_KEY]; /* normalized: lower case, '_' for '-' */
+	char value[CN_CFG_PLUGIN_VALUE];
+} cn_plugin_setting;
+
 typedef struct cn_config {
 	/* gateway */
 	char host[CN_CFG_STR]; /* host: 127.0.0.1 */
@@ -60,6 +70,15 @@ typedef struct cn_config {
 	/* logging */
 	char log_level[16]; /* log_level: info */
 	bool log_json;      /* log_json: false */
+	/* tracking */
+	size_t search_cache_bytes; /* search_cache_bytes: 512 MiB bound of the run search cache */
+	/* plugin settings: store.<plugin>.<name>, deploy.<plugin>.<name>, handed
+	 * to plugins (cn_plugin_host_config_set) by the executable */
+	cn_plugin_setting plugin_settings[CN_CFG_MAX_PLUGIN_SETTINGS];
+	int nplugin_settings;
+	/* artifact proxy */
+	bool artifacts_only;  /* artifacts_only: false (gateway serves only artifact routes) */
+	int artifact_workers; /* artifact_workers: threads for blocking store calls, 8 */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);
@@ -73,6 +92,22 @@ cn_code cn_config_load_env(cn_config *c, cn_err *err);
 cn_code cn_config_set(cn_config *c, const char *key, const char *value, cn_err *err);
 /* Address of a service by name, NULL when not configured. */
 const char *cn_config_service_addr(const cn_config *c, const char *name);
+/*
+ * Plugin settings (config_plugins.c). Keys are <kind>.<plugin>.<name> with
+ * kind "store" or "deploy": `store: {s3: {endpoint: ...}}` or
+ * `store.s3.endpoint: ...` in the file, CAIRN_STORE_S3_ENDPOINT in the
+ * environment, --store.s3.endpoint on the command line. Values are never
+ * shown in messages; `cairn config` masks those whose name holds key,
+ * secret, token, password or credential.
+ */
+bool cn_config_is_plugin_key(const char *key);
+cn_code cn_config_set_plugin(cn_config *c, const char *key, const char *value, const char *source,
+                             cn_err *err);
+/* The environment's CAIRN_STORE_* and CAIRN_DEPLOY_* (part of cn_config_load_env). */
+cn_code cn_config_plugin_env(cn_config *c, cn_err *err);
+/* True when the key's last part names a secret (masked in output). */
+bool cn_config_is_secret(const char *key);
+
 /* Print every setting with its current value (for `cairn config`). */
 void cn_config_dump(const cn_config *c, void *file /* FILE* */);
 /* Print every setting's key, type, default, environment names and help

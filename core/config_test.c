@@ -440,4 +440,98 @@ CN_TEST(resolve_and_dump)
 	free(text);
 }
 
+static const char *plugin_value(const cn_config *c, const char *key)
+{
+	for (int i = 0; i < c->nplugin_settings; i++)
+		if (strcmp(c->plugin_settings[i].key, key) == 0)
+			return c->plugin_settings[i].value;
+	return NULL;
+}
+
+#define CHECK_PLUGIN(c, key, want)                             \
+	do {                                                   \
+		const char *got_ = plugin_value((c), (key));   \
+		CN_CHECK(got_ != NULL);                        \
+		CN_CHECK_STR(got_ ? got_ : "(unset)", (want)); \
+	} while (0)
+
+CN_TEST(plugin_settings_from_file_env_and_flags)
+{
+	clean_env();
+	cn_config c;
+	cn_err err;
+	cn_config_defaults(&c);
+	CN_CHECK_EQ_INT(load_text(&c,
+	                          "port: 5001\n"
+	                          "store:\n"
+	                          "  s3:\n"
+	                          "    endpoint: http://127.0.0.1:9000\n"
+	                          "    region: eu-west-1\n"
+	                          "    secret_access_key: s3cr3t\n"
+	                          "  azure: {account_key: azkey, account-name: acct}\n"
+	                          "  my_plugin:\n"
+	                          "    x: file\n"
+	                          "deploy:\n"
+	                          "  sagemaker:\n"
+	                          "    region: us-east-1\n"
+	                          "store.gcs.project: flat\n",
+	                          &err),
+	                CN_OK);
+	CN_CHECK_EQ_INT(c.port, 5001);
+	CHECK_PLUGIN(&c, "store.s3.endpoint", "http://127.0.0.1:9000");
+	CHECK_PLUGIN(&c, "store.azure.account_name", "acct");
+	CHECK_PLUGIN(&c, "deploy.sagemaker.region", "us-east-1");
+	CHECK_PLUGIN(&c, "store.gcs.project", "flat");
+	/* The environment wins over the file, under the exact name a plugin's
+	 * config_get would read; new names are added. */
+	setenv("CAIRN_STORE_S3_REGION", "from-env", 1);
+	setenv("CAIRN_STORE_MY_PLUGIN_X", "env", 1);
+	setenv("CAIRN_STORE_GCS_CREDENTIALS_FILE", "/k.json", 1);
+	setenv("CAIRN_DEPLOY_SAGEMAKER_ROLE", "arn", 1);
+	CN_CHECK_EQ_INT(cn_config_load_env(&c, &err), CN_OK);
+	CHECK_PLUGIN(&c, "store.s3.region", "from-env");
+	CHECK_PLUGIN(&c, "store.my_plugin.x", "env");
+	CHECK_PLUGIN(&c, "store.gcs.credentials_file", "/k.json");
+	CHECK_PLUGIN(&c, "deploy.sagemaker.role", "arn");
+	/* Flags win over both. */
+	CN_CHECK_EQ_INT(cn_config_set(&c, "store.s3.region", "from-flag", &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_config_set(&c, "Store.S3.Path-Style", "true", &err), CN_OK);
+	CHECK_PLUGIN(&c, "store.s3.region", "from-flag");
+	CHECK_PLUGIN(&c, "store.s3.path_style", "true");
+	clean_env();
+
+	/* `cairn config` shows the settings, secrets masked. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cn_config_dump(&c, f);
+	fclose(f);
+	CN_CHECK(strstr(text, "store.s3.endpoint = http://127.0.0.1:9000\n") != NULL);
+	CN_CHECK(strstr(text, "store.s3.secret_access_key = ********\n") != NULL);
+	CN_CHECK(strstr(text, "store.azure.account_key = ********\n") != NULL);
+	CN_CHECK(strstr(text, "s3cr3t") == NULL);
+	CN_CHECK(strstr(text, "azkey") == NULL);
+	free(text);
+	CN_CHECK(cn_config_is_secret("store.s3.session_token"));
+	CN_CHECK(cn_config_is_secret("store.x.PASSWORD"));
+	CN_CHECK(!cn_config_is_secret("store.s3.region"));
+
+	/* Bad keys and values: clear errors that never show the value. */
+	cn_config before = c;
+	CN_CHECK_EQ_INT(cn_config_set(&c, "store.s3", "v", &err), CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK_EQ_INT(cn_config_set(&c, "store..x", "v", &err), CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK_EQ_INT(cn_config_set(&c, "store.s3.a b", "v", &err), CN_INVALID_PARAMETER_VALUE);
+	char *big = malloc(CN_CFG_PLUGIN_VALUE + 1);
+	memset(big, 'S', CN_CFG_PLUGIN_VALUE);
+	big[CN_CFG_PLUGIN_VALUE] = '\0';
+	CN_CHECK_EQ_INT(cn_config_set(&c, "store.s3.secret_access_key", big, &err),
+	                CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(strstr(err.msg, "SSSS") == NULL);
+	free(big);
+	CN_CHECK(memcmp(&before, &c, sizeof c) == 0);
+	CN_CHECK_EQ_INT(load_text(&c, "store:\n  s3: [1, 2]\n", &err), CN_INVALID_PARAMETER_VALUE);
+	CN_CHECK(strstr(err.msg, "store.s3") != NULL);
+	CN_CHECK(memcmp(&before, &c, sizeof c) == 0);
+}
+
 CN_TEST_MAIN()

@@ -8,6 +8,7 @@
  *   request.c      per-request objects (pooled), accessors, responding
  *   mlflow.c       MLflow routes: decode -> bus call -> encode
  *   metrics.c      counters and histograms; /health, /version, /metrics
+ *   art*.c         the artifact routes (gateway/artifacts.h; see art_int.h)
  *
  * Names: cn_gw_ for what crosses files, the file's prefix for statics.
  *
@@ -191,8 +192,20 @@ struct cn_gw_request {
 	cn_code bus_code;
 	cn_bus_reply reply;
 	char bus_msg[256];
+	/* flow control (http_server.c): gate_mu orders a park against a wake */
+	pthread_mutex_t gate_mu;
+	bool gate_susp;   /* parked by the gate (body pause or stream wait) */
+	bool gate_wake;   /* woken before the gate parked */
+	bool gate_closed; /* request over: wakes do nothing */
+	bool pause_req;   /* on_body_chunk asked to pause */
+	size_t pause_taken;
+	void *route_state; /* cn_gw_set_state */
+	bool closed_told;  /* on_closed ran */
 	/* the response */
 	bool responded;
+	bool has_stream;
+	cn_gw_stream stream;
+	cn_buf hdrs; /* extra headers: "name\0value\0" pairs */
 	bool close;
 	int status;
 	char ctype[96];
@@ -229,6 +242,9 @@ void cn_gw_set_error(cn_gw_request *r, cn_code code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Appends {"error_code": "...", "message": "..."} to out. */
 void cn_gw_error_json(cn_buf *out, cn_code code, const char *message);
+/* Gate: park r's connection until cn_gw_wake, unless a wake came first
+ * (then returns false and the caller goes on). HTTP thread. */
+bool cn_gw_gate_park(cn_gw_request *r);
 /* True if a client's X-Request-Id is usable: 1..64 of [A-Za-z0-9._-]. */
 bool cn_gw_request_id_ok(const char *s);
 

@@ -63,6 +63,75 @@ static void server_log_mhd(void *cls, const char *fmt, va_list ap)
 	CN_LOGW("GATEWAY-HTTP", NULL, "%s", msg);
 }
 
+/* ---- flow control ---------------------------------------------------------- */
+
+/* MHD reads a streamed body through a buffer of this size per response. */
+#define SERVER_STREAM_BLOCK (256u << 10)
+
+static void server_unsuspended(cn_gw_request *r);
+
+/* The gate parks a connection whose body consumer or response producer is
+ * behind, and cn_gw_wake lets it go on. gate_mu makes "park" and "wake"
+ * happen in one order: MHD_resume_connection only ever follows
+ * MHD_suspend_connection, and a wake that comes first is remembered. */
+bool cn_gw_gate_park(cn_gw_request *r)
+{
+	pthread_mutex_lock(&r->gate_mu);
+	if (r->gate_wake) {
+		r->gate_wake = false;
+		pthread_mutex_unlock(&r->gate_mu);
+		return false;
+	}
+	MHD_suspend_connection(r->conn);
+	r->gate_susp = true;
+	atomic_fetch_add(&r->gw->suspended, 1);
+	r->suspended = true;
+	pthread_mutex_unlock(&r->gate_mu);
+	return true;
+}
+
+void cn_gw_wake(cn_gw_request *r)
+{
+	pthread_mutex_lock(&r->gate_mu);
+	if (!r->gate_closed) {
+		if (r->gate_susp) {
+			r->gate_susp = false;
+			MHD_resume_connection(r->conn);
+		} else {
+			r->gate_wake = true;
+		}
+	}
+	pthread_mutex_unlock(&r->gate_mu);
+}
+
+void cn_gw_body_pause(cn_gw_request *r, size_t taken)
+{
+	r->pause_req = true;
+	r->pause_taken = taken;
+}
+
+static ssize_t server_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	cn_gw_request *r = cls;
+	server_unsuspended(r);
+	for (;;) {
+		long n = r->stream.read(r->stream.arg, pos, buf, max);
+		if (n > 0)
+			return (ssize_t)n;
+		if (n != CN_GW_STREAM_WAIT)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (cn_gw_gate_park(r))
+			return 0; /* parked: MHD calls again after the wake */
+	}
+}
+
+static void server_stream_free(void *cls)
+{
+	cn_gw_request *r = cls;
+	r->stream.done(r->stream.arg);
+	cn_gw_request_unref(r);
+}
+
 /* ---- responses ------------------------------------------------------------ */
 
 static void server_account(cn_gw_request *r, int status, size_t bytes)
@@ -99,13 +168,34 @@ static enum MHD_Result server_queue(cn_gw_request *r)
 		            "{\"error_code\": \"INTERNAL_ERROR\", \"message\": \"out of memory\"}");
 		r->status = 500;
 	}
-	/* The body stays in r->out, which lives until MHD reports the request
-	 * completed, i.e. after the last byte is sent: no copy. */
-	struct MHD_Response *resp =
-	        MHD_create_response_from_buffer(r->out.len, r->out.p, MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp;
+	size_t bytes = r->out.len;
+	if (r->has_stream) {
+		/* The response owns the stream from here; it holds a reference
+		 * to r because MHD may free the response after reporting the
+		 * request completed. */
+		r->has_stream = false;
+		cn_gw_request_ref(r);
+		resp = MHD_create_response_from_callback(r->stream.length, SERVER_STREAM_BLOCK,
+		                                         server_stream_read, r, server_stream_free);
+		if (!resp)
+			server_stream_free(r);
+		bytes = (size_t)r->stream.length;
+	} else {
+		/* The body stays in r->out, which lives until MHD reports the
+		 * request completed, i.e. after the last byte is sent: no copy. */
+		resp = MHD_create_response_from_buffer(r->out.len, r->out.p,
+		                                       MHD_RESPMEM_PERSISTENT);
+	}
 	if (!resp) {
 		r->abort = true;
 		return MHD_NO;
+	}
+	for (size_t off = 0; off < r->hdrs.len;) {
+		const char *name = r->hdrs.p + off;
+		const char *value = name + strlen(name) + 1;
+		off += strlen(name) + strlen(value) + 2;
+		MHD_add_response_header(resp, name, value);
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        r->ctype[0] ? r->ctype : "application/json");
@@ -120,7 +210,7 @@ static enum MHD_Result server_queue(cn_gw_request *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
-	server_account(r, r->status, r->out.len);
+	server_account(r, r->status, bytes);
 	return ok;
 }
 
@@ -279,41 +369,63 @@ static enum MHD_Result server_begin(cn_gw_request *r, const char *method)
 	return MHD_YES;
 }
 
-static void server_body(cn_gw_request *r, const char *data, size_t len)
+/* Feed a body chunk; returns how much of it was consumed (less than len
+ * only when the route paused the body and the connection is now parked). */
+static size_t server_body(cn_gw_request *r, const char *data, size_t len)
 {
-	r->body_seen += len;
 	if (r->refused) {
+		r->body_seen += len;
 		if (len > r->drop_budget)
 			r->abort = true;
 		else
 			r->drop_budget -= len;
-		return;
+		return len;
 	}
-	if (r->body_seen > r->max_body) {
-		server_refuse_body(r, r->body_seen);
-		return;
+	if (r->body_seen + len > r->max_body) {
+		server_refuse_body(r, r->body_seen + len);
+		return len;
 	}
 	const cn_gw_endpoint *ep = r->ep;
-	if (ep->kind == CN_GW_EP_UNMATCHED)
-		return; /* answered 404/405 at the end; nothing to keep */
-	if (ep->kind == CN_GW_EP_NATIVE && ep->native.on_body_chunk) {
-		cn_err err;
-		cn_err_clear(&err);
-		cn_code code = ep->native.on_body_chunk(ep->native.arg, r, data, len, &err);
-		if (code != CN_OK) {
-			cn_gw_set_error(r, code, "%s", err.msg);
-			r->has_err = true;
-			r->refused = true;
-			r->drop_budget = SERVER_DROP_BUDGET;
-		}
-		return;
+	if (ep->kind == CN_GW_EP_UNMATCHED) {
+		r->body_seen += len;
+		return len; /* answered 404/405 at the end; nothing to keep */
 	}
+	if (ep->kind == CN_GW_EP_NATIVE && ep->native.on_body_chunk) {
+		size_t used = 0;
+		while (used < len) {
+			cn_err err;
+			cn_err_clear(&err);
+			r->pause_req = false;
+			cn_code code = ep->native.on_body_chunk(ep->native.arg, r, data + used,
+			                                        len - used, &err);
+			if (code != CN_OK) {
+				cn_gw_set_error(r, code, "%s", err.msg);
+				r->has_err = true;
+				r->closed_told = true; /* no further callback */
+				r->refused = true;
+				r->drop_budget = SERVER_DROP_BUDGET;
+				r->body_seen += len - used;
+				return len;
+			}
+			size_t taken = r->pause_req ? r->pause_taken : len - used;
+			if (taken > len - used)
+				taken = len - used;
+			used += taken;
+			r->body_seen += taken;
+			if (r->pause_req && cn_gw_gate_park(r))
+				break; /* the rest comes again after the wake */
+		}
+		return used;
+	}
+	r->body_seen += len;
 	cn_buf_append(&r->body, data, len);
+	return len;
 }
 
 static void server_native(cn_gw_request *r)
 {
 	const cn_gw_route *nr = &r->ep->native;
+	r->closed_told = true; /* on_complete runs: on_closed never will */
 	if (nr->async) {
 		if (!cn_gw_park(r))
 			return;
@@ -408,9 +520,9 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 	switch (r->phase) {
 	case CN_GW_PH_NEW: return server_begin(r, method);
 	case CN_GW_PH_BODY:
+		server_unsuspended(r); /* back from a body pause */
 		if (*upload_data_size) {
-			server_body(r, upload_data, *upload_data_size);
-			*upload_data_size = 0;
+			*upload_data_size -= server_body(r, upload_data, *upload_data_size);
 			return r->abort ? MHD_NO : MHD_YES;
 		}
 		return server_dispatch(r);
@@ -430,6 +542,14 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
 	/* A resumed connection whose client has gone is closed without
 	 * re-entering the access handler. */
 	server_unsuspended(r);
+	pthread_mutex_lock(&r->gate_mu);
+	r->gate_closed = true;
+	pthread_mutex_unlock(&r->gate_mu);
+	if (r->phase != CN_GW_PH_DONE && r->ep && r->ep->kind == CN_GW_EP_NATIVE &&
+	    r->ep->native.on_closed && !r->closed_told) {
+		r->closed_told = true;
+		r->ep->native.on_closed(r->ep->native.arg, r);
+	}
 	if (r->phase != CN_GW_PH_DONE) {
 		/* Never answered: the client went away, or we closed on it. */
 		int expect = CN_GW_ST_WAIT;

@@ -54,6 +54,16 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 	cn_gateway *g = r->gw;
 	const cn_gw_endpoint *ep = r->ep;
 	const cn_route *rt = ep->route;
+	if (g->cfg.artifacts_only) {
+		/* As MLflow's --artifacts-only: tracking and registry are off here. */
+		size_t n = r->path_len > 400 ? 400 : r->path_len;
+		cn_gw_set_error(r, CN_TEMPORARILY_UNAVAILABLE,
+		                "Endpoint: %.*s disabled due to the Cairn server running in "
+		                "artifacts_only mode (--artifacts-only). To enable tracking server "
+		                "functionality, run without --artifacts-only",
+		                (int)n, r->uri.p ? r->uri.p : "");
+		return;
+	}
 	if (!ep->client) {
 		cn_gw_set_error(r, CN_TEMPORARILY_UNAVAILABLE,
 		                "service '%s' has no address (set service.%s)", rt->service,

@@ -8,12 +8,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cn_test.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_testutil.h"
+
+/* A plain TCP connection to the gateway (for clients that misbehave). */
+static int gt_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 /* GET /things/{id}/parts/{part}: echoes method, params, query and a header. */
 static void nt_echo(void *arg, cn_gw_request *r)
@@ -83,6 +99,111 @@ static void nt_silent(void *arg, cn_gw_request *r)
 
 static nt_stream nt_store;
 
+/* ---- flow control: body pause/wake, streamed responses, on_closed ------- */
+
+typedef struct nt_flow {
+	atomic_ullong bytes;
+	atomic_ullong hash; /* FNV-1a of the bytes in order */
+	atomic_int pauses;
+	atomic_int closed;
+	atomic_int done;
+	atomic_int calls;
+} nt_flow;
+
+static nt_flow nt_fl;
+
+static uint64_t nt_fnv(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void *nt_waker(void *arg)
+{
+	gt_sleep_ms(1);
+	cn_gw_wake(arg);
+	return NULL;
+}
+
+/* PUT /slow/{path...}: takes at most 777 bytes per call and pauses; a thread
+ * wakes the body a moment later, or (every third call) the wake comes first. */
+static cn_code nt_slow_chunk(void *arg, cn_gw_request *r, const char *data, size_t len, cn_err *err)
+{
+	nt_flow *f = arg;
+	size_t take = len < 777 ? len : 777;
+	atomic_store(&f->hash, nt_fnv(atomic_load(&f->hash), data, take));
+	atomic_fetch_add(&f->bytes, take);
+	atomic_fetch_add(&f->pauses, 1);
+	if (atomic_fetch_add(&f->calls, 1) % 3 == 0) {
+		cn_gw_wake(r); /* before the pause: remembered, no park */
+	} else {
+		pthread_t th;
+		pthread_create(&th, NULL, nt_waker, r);
+		pthread_detach(th);
+	}
+	cn_gw_body_pause(r, take);
+	return CN_OK;
+}
+
+static void nt_slow_done(void *arg, cn_gw_request *r)
+{
+	nt_flow *f = arg;
+	char msg[64];
+	int n = snprintf(msg, sizeof msg, "%llu %016llx",
+	                 (unsigned long long)atomic_load(&f->bytes),
+	                 (unsigned long long)atomic_load(&f->hash));
+	cn_gw_respond(r, 200, "text/plain", msg, (size_t)n);
+}
+
+static void nt_slow_closed(void *arg, cn_gw_request *r)
+{
+	nt_flow *f = arg;
+	atomic_fetch_add(&f->closed, 1);
+}
+
+/* GET /stream/{n}: n bytes 'a'+(pos%26) produced by a reader that is "not
+ * ready" every other call, woken from another thread. */
+typedef struct nt_src {
+	cn_gw_request *r;
+	bool ready;
+} nt_src;
+
+static long nt_src_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+	nt_src *s = arg;
+	if (!s->ready) {
+		s->ready = true;
+		pthread_t th;
+		pthread_create(&th, NULL, nt_waker, s->r);
+		pthread_detach(th);
+		return CN_GW_STREAM_WAIT;
+	}
+	s->ready = false;
+	size_t n = max < 5000 ? max : 5000;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)('a' + (pos + i) % 26);
+	return (long)n;
+}
+
+static void nt_src_done(void *arg)
+{
+	atomic_fetch_add(&nt_fl.done, 1);
+	free(arg);
+}
+
+static void nt_stream_get(void *arg, cn_gw_request *r)
+{
+	nt_src *s = calloc(1, sizeof *s);
+	s->r = r;
+	cn_gw_stream st = {.length = strtoull(cn_gw_param(r, "n"), NULL, 10),
+	                   .read = nt_src_read,
+	                   .done = nt_src_done,
+	                   .arg = s};
+	cn_gw_hdr h = {"X-Stream", "yes"};
+	cn_gw_respond_stream(r, 200, "application/octet-stream", &h, 1, &st);
+}
+
 static const cn_gw_route nt_routes[] = {
         {.method = "GET", .path = "/things/{id}/parts/{part}", .on_complete = nt_echo},
         {.method = "PUT",
@@ -94,6 +215,14 @@ static const cn_gw_route nt_routes[] = {
          .arg = &nt_store},
         {.method = "POST", .path = "/async", .async = true, .on_complete = nt_async},
         {.method = "GET", .path = "/silent", .on_complete = nt_silent},
+        {.method = "PUT",
+         .path = "/slow/{path...}",
+         .max_body = CN_GW_UNLIMITED,
+         .on_body_chunk = nt_slow_chunk,
+         .on_complete = nt_slow_done,
+         .arg = &nt_fl,
+         .on_closed = nt_slow_closed},
+        {.method = "GET", .path = "/stream/{n}", .on_complete = nt_stream_get},
 };
 
 static cn_gateway *nt_up(int *port)
@@ -223,6 +352,73 @@ CN_TEST(native_route_conflicts_are_refused)
 	CN_CHECK_EQ_INT(cn_gateway_start_with(&g, &cfg, bad, 1, &err), CN_INVALID_PARAMETER_VALUE);
 	cn_gw_route none[] = {{.method = "GET", .path = "/x"}};
 	CN_CHECK_EQ_INT(cn_gateway_start_with(&g, &cfg, none, 1, &err), CN_INVALID_PARAMETER_VALUE);
+}
+
+CN_TEST(native_body_pause_and_wake)
+{
+	int port;
+	cn_gateway *g = nt_up(&port);
+	size_t n = 300000;
+	char *body = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		body[i] = (char)(i * 7 + (i >> 9));
+	atomic_store(&nt_fl.bytes, 0);
+	atomic_store(&nt_fl.hash, 14695981039346656037ull);
+	atomic_store(&nt_fl.pauses, 0);
+	gt_resp r;
+	gt_req q = {.method = "PUT", .body = body, .body_len = n};
+	gt_http(port, "/slow/x", &q, &r);
+	CN_CHECK_EQ_INT(r.status, 200);
+	char want[64];
+	snprintf(want, sizeof want, "%zu %016llx", n,
+	         (unsigned long long)nt_fnv(14695981039346656037ull, body, n));
+	CN_CHECK_STR(r.body.p, want); /* every byte once, in order */
+	CN_CHECK(atomic_load(&nt_fl.pauses) >= (int)(n / 777));
+	gt_resp_free(&r);
+	free(body);
+	cn_gateway_stop(g);
+}
+
+CN_TEST(native_streamed_response)
+{
+	int port;
+	cn_gateway *g = nt_up(&port);
+	atomic_store(&nt_fl.done, 0);
+	gt_resp r;
+	gt_http(port, "/stream/200000", NULL, &r);
+	CN_CHECK_EQ_INT(r.status, 200);
+	CN_CHECK_EQ_INT(r.body.len, 200000);
+	bool ok = r.body.len == 200000;
+	for (size_t i = 0; ok && i < r.body.len; i++)
+		ok = r.body.p[i] == (char)('a' + i % 26);
+	CN_CHECK(ok);
+	gt_resp_free(&r);
+	gt_http(port, "/stream/0", NULL, &r);
+	CN_CHECK_EQ_INT(r.status, 200);
+	CN_CHECK_EQ_INT(r.body.len, 0);
+	gt_resp_free(&r);
+	cn_gateway_stop(g);
+	CN_CHECK_EQ_INT(atomic_load(&nt_fl.done), 2); /* done once per stream */
+}
+
+CN_TEST(native_on_closed_when_client_leaves_mid_body)
+{
+	int port;
+	cn_gateway *g = nt_up(&port);
+	atomic_store(&nt_fl.closed, 0);
+	int fd = gt_connect(port);
+	CN_CHECK(fd >= 0);
+	const char *head = "PUT /slow/y HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+	CN_CHECK(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+	char part[3000];
+	memset(part, 'q', sizeof part);
+	CN_CHECK(write(fd, part, sizeof part) == (ssize_t)sizeof part);
+	gt_sleep_ms(100);
+	close(fd);
+	for (int i = 0; i < 200 && atomic_load(&nt_fl.closed) == 0; i++)
+		gt_sleep_ms(10);
+	CN_CHECK_EQ_INT(atomic_load(&nt_fl.closed), 1);
+	cn_gateway_stop(g);
 }
 
 typedef struct nt_call {

@@ -35,6 +35,7 @@ static void request_free_buffers(cn_gw_request *r)
 	cn_buf_free(&r->scratch);
 	cn_buf_free(&r->body);
 	cn_buf_free(&r->out);
+	cn_buf_free(&r->hdrs);
 	cn_fb_builder_free(r->fb);
 	r->fb = NULL;
 }
@@ -45,6 +46,7 @@ void cn_gw_pool_destroy(cn_gw_pool *p)
 	while (r) {
 		cn_gw_request *next = r->next_all;
 		request_free_buffers(r);
+		pthread_mutex_destroy(&r->gate_mu);
 		free(r);
 		r = next;
 	}
@@ -80,6 +82,7 @@ cn_gw_request *cn_gw_request_get(cn_gateway *g)
 		atomic_init(&r->state, CN_GW_ST_ACTIVE);
 		atomic_init(&r->refs, 0);
 		atomic_init(&r->answered, false);
+		pthread_mutex_init(&r->gate_mu, NULL);
 		r->next_all = atomic_load(&p->all);
 		while (!atomic_compare_exchange_weak(&p->all, &r->next_all, r))
 			;
@@ -94,6 +97,13 @@ cn_gw_request *cn_gw_request_get(cn_gateway *g)
 	cn_buf_reset(&r->scratch);
 	cn_buf_reset(&r->body);
 	cn_buf_reset(&r->out);
+	cn_buf_reset(&r->hdrs);
+	r->gate_susp = r->gate_wake = r->gate_closed = r->pause_req = false;
+	r->pause_taken = 0;
+	r->route_state = NULL;
+	r->closed_told = false;
+	r->has_stream = false;
+	memset(&r->stream, 0, sizeof r->stream);
 	r->path_len = 0;
 	r->query = "";
 	r->query_len = 0;
@@ -136,6 +146,10 @@ void cn_gw_request_unref(cn_gw_request *r)
 	cn_gw_pool *p = &r->gw->pool;
 	/* A reply nobody turned into a response (the client went away). */
 	cn_bus_reply_free(&r->reply);
+	if (r->has_stream) {
+		r->has_stream = false;
+		r->stream.done(r->stream.arg);
+	}
 	/* The builder grows with the body it encoded; drop both together. */
 	if (r->body.cap > REQUEST_KEEP_BYTES || r->out.cap > REQUEST_KEEP_BYTES) {
 		cn_fb_builder_free(r->fb);
@@ -145,6 +159,7 @@ void cn_gw_request_unref(cn_gw_request *r)
 	request_trim(&r->scratch);
 	request_trim(&r->body);
 	request_trim(&r->out);
+	request_trim(&r->hdrs);
 	unsigned s = request_shard();
 	pthread_mutex_lock(&p->shard[s].mu);
 	r->next_free = p->shard[s].free;
@@ -179,6 +194,11 @@ void cn_gw_set_error(cn_gw_request *r, cn_code code, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	cn_buf_reset(&r->out);
+	cn_buf_reset(&r->hdrs);
+	if (r->has_stream) { /* an error replaces a stream not yet sent */
+		r->has_stream = false;
+		r->stream.done(r->stream.arg);
+	}
 	cn_gw_error_json(&r->out, code, msg);
 	r->status = cn_code_http_status(code);
 	memcpy(r->ctype, "application/json", sizeof "application/json");
@@ -229,6 +249,26 @@ const char *cn_gw_param(const cn_gw_request *r, const char *name)
 	return NULL;
 }
 
+const char *cn_gw_param_raw(const cn_gw_request *r, const char *name, size_t *len)
+{
+	for (size_t i = 0; i < r->match.nparams; i++)
+		if (strcmp(r->match.params[i].name, name) == 0) {
+			*len = r->match.params[i].len;
+			return r->match.params[i].val;
+		}
+	return NULL;
+}
+
+void cn_gw_set_state(cn_gw_request *r, void *state)
+{
+	r->route_state = state;
+}
+
+void *cn_gw_state(const cn_gw_request *r)
+{
+	return r->route_state;
+}
+
 const char *cn_gw_header(const cn_gw_request *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
@@ -248,34 +288,66 @@ const char *cn_gw_request_id(const cn_gw_request *r)
 
 /* ---- responding --------------------------------------------------------- */
 
-/* Runs `write` into r when this caller may answer: directly on the HTTP
- * thread of a synchronous route, through claim/unpark for a parked one. */
-static void request_answer(cn_gw_request *r, int status, const char *ctype, const void *body,
-                           size_t len, bool use_out, cn_code err_code, const char *err_msg)
+/* What an answer carries; one of body, use_out, stream or err_msg. */
+typedef struct request_reply {
+	int status;
+	const char *ctype;
+	const cn_gw_hdr *headers;
+	size_t nheaders;
+	const void *body;
+	size_t len;
+	bool use_out;
+	const cn_gw_stream *stream;
+	cn_code err_code;
+	const char *err_msg;
+} request_reply;
+
+static void request_write(cn_gw_request *r, const request_reply *a)
+{
+	if (a->err_msg) {
+		cn_gw_set_error(r, a->err_code, "%s", a->err_msg);
+		return;
+	}
+	if (!a->use_out) {
+		cn_buf_reset(&r->out);
+		cn_buf_append(&r->out, a->body, a->len);
+	}
+	cn_buf_reset(&r->hdrs);
+	for (size_t i = 0; i < a->nheaders; i++) {
+		cn_buf_append(&r->hdrs, a->headers[i].name, strlen(a->headers[i].name) + 1);
+		cn_buf_append(&r->hdrs, a->headers[i].value, strlen(a->headers[i].value) + 1);
+	}
+	r->status = a->status;
+	snprintf(r->ctype, sizeof r->ctype, "%s", a->ctype ? a->ctype : "text/plain");
+	r->responded = true;
+	if (a->stream) {
+		r->stream = *a->stream;
+		r->has_stream = true;
+	}
+	if (cn_buf_failed(&r->out) || cn_buf_failed(&r->hdrs))
+		cn_gw_set_error(r, CN_INTERNAL_ERROR, "out of memory");
+}
+
+/* Writes the answer into r when this caller may answer: directly on the
+ * HTTP thread of a synchronous route, through claim/unpark for a parked
+ * one. A stream that is not used is handed back through its done. */
+static void request_answer(cn_gw_request *r, const request_reply *a)
 {
 	bool claimed = true;
 	/* A second answer to a parked request would drop a reference twice. */
-	if (r->parked && atomic_exchange(&r->answered, true))
+	if (r->parked && atomic_exchange(&r->answered, true)) {
+		if (a->stream)
+			a->stream->done(a->stream->arg);
 		return;
+	}
 	if (r->parked)
 		claimed = cn_gw_claim(r);
 	else if (r->responded)
 		claimed = false; /* answered twice: the first answer stands */
-	if (claimed) {
-		if (err_msg) {
-			cn_gw_set_error(r, err_code, "%s", err_msg);
-		} else {
-			if (!use_out) {
-				cn_buf_reset(&r->out);
-				cn_buf_append(&r->out, body, len);
-			}
-			r->status = status;
-			snprintf(r->ctype, sizeof r->ctype, "%s", ctype ? ctype : "text/plain");
-			r->responded = true;
-			if (cn_buf_failed(&r->out))
-				cn_gw_set_error(r, CN_INTERNAL_ERROR, "out of memory");
-		}
-	}
+	if (claimed)
+		request_write(r, a);
+	else if (a->stream)
+		a->stream->done(a->stream->arg);
 	if (r->parked)
 		cn_gw_unpark(r, claimed);
 }
@@ -283,7 +355,8 @@ static void request_answer(cn_gw_request *r, int status, const char *ctype, cons
 void cn_gw_respond(cn_gw_request *r, int status, const char *content_type, const void *body,
                    size_t len)
 {
-	request_answer(r, status, content_type, body, len, false, CN_OK, NULL);
+	request_reply a = {.status = status, .ctype = content_type, .body = body, .len = len};
+	request_answer(r, &a);
 }
 
 cn_buf *cn_gw_response_buf(cn_gw_request *r)
@@ -293,10 +366,35 @@ cn_buf *cn_gw_response_buf(cn_gw_request *r)
 
 void cn_gw_respond_buf(cn_gw_request *r, int status, const char *content_type)
 {
-	request_answer(r, status, content_type, NULL, 0, true, CN_OK, NULL);
+	request_reply a = {.status = status, .ctype = content_type, .use_out = true};
+	request_answer(r, &a);
 }
 
 void cn_gw_respond_error(cn_gw_request *r, cn_code code, const char *message)
 {
-	request_answer(r, 0, NULL, NULL, 0, false, code, message ? message : "");
+	request_reply a = {.err_code = code, .err_msg = message ? message : ""};
+	request_answer(r, &a);
+}
+
+void cn_gw_respond_full(cn_gw_request *r, int status, const char *content_type,
+                        const cn_gw_hdr *headers, size_t nheaders, const void *body, size_t len)
+{
+	request_reply a = {.status = status,
+	                   .ctype = content_type,
+	                   .headers = headers,
+	                   .nheaders = nheaders,
+	                   .body = body,
+	                   .len = len};
+	request_answer(r, &a);
+}
+
+void cn_gw_respond_stream(cn_gw_request *r, int status, const char *content_type,
+                          const cn_gw_hdr *headers, size_t nheaders, const cn_gw_stream *s)
+{
+	request_reply a = {.status = status,
+	                   .ctype = content_type,
+	                   .headers = headers,
+	                   .nheaders = nheaders,
+	                   .stream = s};
+	request_answer(r, &a);
 }

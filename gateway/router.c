@@ -234,11 +234,14 @@ void cn_gw_router_match(const cn_gw_router *rt, int method, const char *path, si
 	m->nparams = 0;
 	if (method < 0 || method >= CN_GW_NMETHODS)
 		method = CN_GW_OTHER;
-	/* Bound the recursion: a path of thousands of "/" must not walk deep. */
+	/* Bound the work on absurd paths. The walk itself recurses no deeper
+	 * than the longest route (a segment with no child ends it), so the bound
+	 * only needs to let through artifact paths ({path...}: up to 1024 bytes,
+	 * so at most 512 segments, after the route's own). */
 	size_t slashes = 0;
 	for (size_t i = 0; i < len; i++)
 		slashes += path[i] == '/';
-	if (len > 0 && path[0] == '/' && slashes <= 64 &&
+	if (len > 0 && path[0] == '/' && slashes <= 1024 &&
 	    router_walk(&rt->root, path, path + len, method, vals, 0, m))
 		return;
 	m->ep = NULL;

@@ -4,9 +4,14 @@
  */
 #include "core/artifacts/artifacts.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
 
 #define ART_SCHEME "mlflow-artifacts:"
 
@@ -116,6 +121,83 @@ static cn_code art_bad(const char *what, const char *p, cn_err *err)
 	                  what, p);
 }
 
+/* The directory a local store root names ("file:///p", "file://localhost/p",
+ * "file:/p" or a plain path), percent-decoded for URIs. False when it is not
+ * a local root or does not fit. */
+static bool art_local_dir(const char *root, size_t rlen, char *out, size_t cap)
+{
+	const char *p = root, *end = root + rlen;
+	bool uri = rlen >= 5 && strncmp(root, "file:", 5) == 0;
+	if (uri) {
+		p += 5;
+		if (end - p >= 2 && p[0] == '/' && p[1] == '/') {
+			p += 2;
+			if (end - p >= 9 && strncmp(p, "localhost", 9) == 0)
+				p += 9;
+		}
+	}
+	size_t n = 0;
+	for (; p < end; p++) {
+		char c = *p;
+		int hi, lo;
+		if (uri && c == '%' && end - p > 2 && (hi = cn_hex_value(p[1])) >= 0 &&
+		    (lo = cn_hex_value(p[2])) >= 0) {
+			c = (char)(hi * 16 + lo);
+			p += 2;
+		}
+		if (c == '\0' || n + 1 >= cap)
+			return false;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return n > 0;
+}
+
+/* A symbolic link inside a local store must not lead out of its root (the
+ * local plugin follows links): walk path's existing components and refuse
+ * any link that resolves outside the real root, or nowhere. Links cannot be
+ * made through the API; this guards against ones an operator or another
+ * local user left in the destination. */
+static cn_code art_confined(const char *root, size_t rlen, const char *path, cn_err *err)
+{
+	char dir[PATH_MAX], real_root[PATH_MAX], cur[PATH_MAX], real[PATH_MAX];
+	if (!path[0] || !art_local_dir(root, rlen, dir, sizeof dir))
+		return CN_OK;
+	if (!realpath(dir, real_root))
+		return CN_OK; /* not there yet: the store creates it, nothing to follow */
+	size_t rr = strlen(real_root);
+	size_t n = strlen(dir);
+	if (n + 1 + strlen(path) >= sizeof cur)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Invalid path: too long");
+	memcpy(cur, dir, n);
+	for (const char *p = path; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t clen = slash ? (size_t)(slash - p) : strlen(p);
+		cur[n++] = '/';
+		memcpy(cur + n, p, clen);
+		n += clen;
+		cur[n] = '\0';
+		struct stat st;
+		if (lstat(cur, &st) != 0)
+			return CN_OK; /* the rest does not exist: the store creates real directories
+			               */
+		if (S_ISLNK(st.st_mode)) {
+			bool inside = realpath(cur, real) != NULL &&
+			              strncmp(real, real_root, rr) == 0 &&
+			              (real[rr] == '\0' || real[rr] == '/' || rr == 1);
+			if (!inside)
+				return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+				                  "Invalid path: a symbolic link in '%.200s' leads "
+				                  "outside the artifact root",
+				                  path);
+		}
+		p += clen;
+		if (*p == '/')
+			p++;
+	}
+	return CN_OK;
+}
+
 cn_code cn_artifacts_locate(cn_artifacts *a, const char *uri, const char *sub, cn_store **store,
                             char *path, size_t cap, cn_err *err)
 {
@@ -155,6 +237,12 @@ cn_code cn_artifacts_locate(cn_artifacts *a, const char *uri, const char *sub, c
 		if (!cn_artifact_path_is_safe(sub, slen, false))
 			return art_bad("path", sub, err);
 		cn_code rc = art_join(path, cap, sub, slen, err);
+		if (rc != CN_OK)
+			return rc;
+	}
+	const char *plugin = cn_store_plugin_for_uri(root);
+	if (plugin && strcmp(plugin, "local") == 0) {
+		cn_code rc = art_confined(root, rlen, path, err);
 		if (rc != CN_OK)
 			return rc;
 	}

@@ -43,7 +43,8 @@ void cn_artifacts_close(cn_artifacts *a);
  * *store (borrowed from the cache) and path (cap >= CAIRN_PATH_MAX + 1; ""
  * is the store root). Errors: CN_INVALID_PARAMETER_VALUE (unknown scheme,
  * unsafe sub-path or proxied path: "..", absolute, empty parts, backslash,
- * control characters), the store plugin's open errors.
+ * control characters; on a local store, a symbolic link on the way that
+ * leads outside the root), the store plugin's open errors.
  */
 cn_code cn_artifacts_locate(cn_artifacts *a, const char *uri, const char *sub, cn_store **store,
                             char *path, size_t cap, cn_err *err);

@@ -20,5 +20,11 @@ cn_code cli_parse(cli_opts *o, int argc, char **argv, cn_err *err);
 int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns);
 int cli_run_service(cli_opts *o, const char *name, const sigset_t *sigs);
 int cli_run_gateway(cli_opts *o, const sigset_t *sigs, int64_t start_ns);
+/* `cairn gc [options]` (gc.c): argv holds only gc's own options. */
+int cli_run_gc(int argc, char **argv);
+
+/* `cairn artifacts <upload|download|list> ...` (argv[0] is the subcommand);
+ * returns the exit status: 0 done, 1 failed, 2 bad usage. */
+int cli_artifacts_main(int argc, char **argv);
 
 #endif

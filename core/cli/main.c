@@ -5,6 +5,7 @@
  *   cairn service   one service on a bus address (split mode)
  *   cairn gateway   the HTTP gateway alone, calling services over the bus
  *   cairn config    print the effective configuration
+ *   cairn gc        purge deleted runs and experiments (a client of a server)
  *   cairn version
  *
  * Both process modes run the same code; only the bus addresses differ.
@@ -29,6 +30,10 @@ static void cli_usage(FILE *f)
 	        "  gateway                run the HTTP gateway; needs --service NAME=ADDR per "
 	        "service\n"
 	        "  config                 print the effective configuration and exit\n"
+	        "  artifacts upload|download|list   move artifacts to and from any store or a "
+	        "server\n"
+	        "  gc                     purge deleted runs and experiments for good (`cairn gc "
+	        "--help`)\n"
 	        "  version                print versions and exit\n"
 	        "\n"
 	        "common options (every setting also reads CAIRN_<KEY> and a YAML --config file):\n"
@@ -41,6 +46,7 @@ static void cli_usage(FILE *f)
 	        "  --service NAME=ADDR    where the gateway finds a service\n"
 	        "  --default-artifact-root URI, --artifacts-destination URI,\n"
 	        "  --serve-artifacts / --no-serve-artifacts   as in `mlflow server`\n"
+	        "  --artifacts-only       serve only the artifact routes, as in `mlflow server`\n"
 	        "  --log-level LEVEL      debug|info|warn|error\n"
 	        "Run `cairn config` to see every setting.\n");
 }
@@ -58,6 +64,12 @@ int main(int argc, char **argv)
 		printf("cairn %s (MLflow REST API %s)\n", CAIRN_VERSION, CAIRN_MLFLOW_API_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "artifacts")) {
+		signal(SIGPIPE, SIG_IGN);
+		return cli_artifacts_main(argc - 2, argv + 2);
+	}
+	if (!strcmp(cmd, "gc")) /* a client of a running server: none of the server's options */
+		return cli_run_gc(argc - 2, argv + 2);
 	/* Signals are taken synchronously by the main thread (sigwait), so every
 	 * thread created from here on must have them blocked. */
 	sigset_t sigs;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/cli/cli.h"
+#include "core/plugin/loader.h"
 
 /* `mlflow server` flag -> Cairn key (NULL value = boolean flag with that value). */
 static const struct {
@@ -22,6 +23,7 @@ static const struct {
         {"serve-artifacts", "serve_artifacts", "true"},
         {"no-serve-artifacts", "serve_artifacts", "false"},
         {"log-json", "log_json", "true"},
+        {"artifacts-only", "artifacts_only", "true"},
 };
 
 static cn_code cli_set(cn_config *c, const char *flag, const char *value, cn_err *err)
@@ -117,5 +119,12 @@ cn_code cli_parse(cli_opts *o, int argc, char **argv, cn_err *err)
 	if (!o->cfg.plugin_dir[0])
 		cli_default_plugin_dir(&o->cfg);
 	cn_config_resolve(&o->cfg);
+	/* Plugins read their settings through config_get; what the file, the
+	 * environment and the flags decided goes there before any plugin loads. */
+	for (int i = 0; i < o->cfg.nplugin_settings; i++) {
+		const cn_plugin_setting *p = &o->cfg.plugin_settings[i];
+		if ((rc = cn_plugin_host_config_set(p->key, p->value, err)) != CN_OK)
+			return rc;
+	}
 	return CN_OK;
 }

@@ -14,9 +14,11 @@
 #include "core/clock.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/artifacts/artifacts.h"
 #include "core/plugin/loader.h"
 #include "core/plugin/store.h"
 #include "core/service.h"
+#include "gateway/artifacts.h"
 #include "gateway/gateway.h"
 
 #define CLI_MAX_SERVICES 16
@@ -59,6 +61,24 @@ static cn_code cli_open_artifacts(const cn_config *cfg, cn_plugin_registry **reg
 	return cn_store_open(*reg, cfg->artifacts_destination, store, err);
 }
 
+/* The gateway with the artifact routes (proxy and run listings) mounted;
+ * *ga is freed by the caller after cn_gateway_stop. */
+static cn_code cli_start_gateway(const cn_config *cfg, cn_artifacts *arts, cn_gw_artifacts **ga,
+                                 cn_gateway **gw, cn_err *err)
+{
+	cn_code rc = cn_gw_artifacts_new(ga, arts, cfg, err);
+	if (rc != CN_OK)
+		return rc;
+	cn_gw_route routes[CN_GW_ARTIFACT_ROUTES];
+	size_t n = cn_gw_artifacts_routes(*ga, routes, CN_GW_ARTIFACT_ROUTES);
+	rc = cn_gateway_start_with(gw, cfg, routes, n, err);
+	if (rc != CN_OK) {
+		cn_gw_artifacts_free(*ga);
+		*ga = NULL;
+	}
+	return rc;
+}
+
 int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 {
 	cn_config *cfg = &o->cfg;
@@ -69,7 +89,9 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 	}
 	cn_plugin_registry *plugins = NULL;
 	cn_store *artifacts = NULL;
-	if (cli_open_artifacts(cfg, &plugins, &artifacts, &err) != CN_OK)
+	cn_artifacts *arts = NULL;
+	if (cli_open_artifacts(cfg, &plugins, &artifacts, &err) != CN_OK ||
+	    cn_artifacts_open(&arts, plugins, cfg->artifacts_destination, &err) != CN_OK)
 		return cli_fail("artifact store", &err);
 
 	const char *events_addr = cfg->events[0] ? cfg->events : "inproc://cairn-events";
@@ -80,7 +102,9 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 
 	cn_service_runtime *rts[CLI_MAX_SERVICES] = {0};
 	int nrt = 0, status = 0;
-	for (size_t i = 0; cn_builtin_services[i] && nrt < CLI_MAX_SERVICES; i++) {
+	/* --artifacts-only: no services; the gateway serves the artifact routes. */
+	for (size_t i = 0; !cfg->artifacts_only && cn_builtin_services[i] && nrt < CLI_MAX_SERVICES;
+	     i++) {
 		const cn_service_def *def = cn_builtin_services[i];
 		char addr[128], key[64];
 		snprintf(addr, sizeof addr, "inproc://cairn-%s", def->name);
@@ -93,7 +117,8 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 		nrt++;
 	}
 	cn_gateway *gw = NULL;
-	if (cn_gateway_start(&gw, cfg, &err) != CN_OK) {
+	cn_gw_artifacts *ga = NULL;
+	if (cli_start_gateway(cfg, arts, &ga, &gw, &err) != CN_OK) {
 		status = cli_fail("gateway", &err);
 		goto out;
 	}
@@ -104,10 +129,12 @@ int cli_run_server(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 	cli_wait(sigs);
 	/* Stop taking requests first, then the services they would reach. */
 	cn_gateway_stop(gw);
+	cn_gw_artifacts_free(ga);
 out:
 	while (nrt > 0)
 		cn_service_stop(rts[--nrt]);
 	cn_bus_pub_close(events);
+	cn_artifacts_close(arts);
 	cn_store_close(artifacts);
 	cn_plugin_registry_close(plugins);
 	return status;
@@ -156,17 +183,35 @@ int cli_run_gateway(cli_opts *o, const sigset_t *sigs, int64_t start_ns)
 {
 	cn_config *cfg = &o->cfg;
 	cn_err err;
-	if (cfg->nservices == 0) {
+	if (cfg->nservices == 0 && !cfg->artifacts_only) {
 		fprintf(stderr, "cairn gateway: name at least one service with --service "
 		                "NAME=ADDRESS (e.g. --service tracking=tcp://127.0.0.1:7001)\n");
 		return 2;
 	}
+	/* The gateway streams proxied artifacts itself: it opens the destination. */
+	cn_plugin_registry *plugins = NULL;
+	cn_store *artifacts = NULL;
+	cn_artifacts *arts = NULL;
+	if (cli_open_artifacts(cfg, &plugins, &artifacts, &err) != CN_OK ||
+	    cn_artifacts_open(&arts, plugins, cfg->artifacts_destination, &err) != CN_OK) {
+		cn_store_close(artifacts);
+		cn_plugin_registry_close(plugins);
+		return cli_fail("artifact store", &err);
+	}
 	cn_gateway *gw = NULL;
-	if (cn_gateway_start(&gw, cfg, &err) != CN_OK)
-		return cli_fail("gateway", &err);
-	CN_LOGI("GATEWAY-READY", NULL, "gateway on http://%s:%d ready in %.1f ms", cfg->host,
-	        cn_gateway_port(gw), (double)(cn_mono_ns() - start_ns) / 1e6);
-	cli_wait(sigs);
-	cn_gateway_stop(gw);
-	return 0;
+	cn_gw_artifacts *ga = NULL;
+	int status = 0;
+	if (cli_start_gateway(cfg, arts, &ga, &gw, &err) != CN_OK) {
+		status = cli_fail("gateway", &err);
+	} else {
+		CN_LOGI("GATEWAY-READY", NULL, "gateway on http://%s:%d ready in %.1f ms",
+		        cfg->host, cn_gateway_port(gw), (double)(cn_mono_ns() - start_ns) / 1e6);
+		cli_wait(sigs);
+		cn_gateway_stop(gw);
+		cn_gw_artifacts_free(ga);
+	}
+	cn_artifacts_close(arts);
+	cn_store_close(artifacts);
+	cn_plugin_registry_close(plugins);
+	return status;
 }

@@ -159,9 +159,10 @@ CN_TEST(loader_loads_local_once)
 		CN_CHECK(cn_plugin_caps(p) & CAIRN_STORE_CAP_RANGE);
 		CN_CHECK(cn_plugin_caps(p) & CAIRN_STORE_CAP_LIST_PAGED);
 		CN_CHECK(cn_plugin_caps(p) & CAIRN_STORE_CAP_DELETE_RECURSIVE);
-		CN_CHECK(!(cn_plugin_caps(p) & CAIRN_STORE_CAP_MULTIPART));
+		CN_CHECK(cn_plugin_caps(p) & CAIRN_STORE_CAP_MULTIPART);
+		CN_CHECK(!(cn_plugin_caps(p) & CAIRN_STORE_CAP_PRESIGN));
 		const cairn_store_ops *ops = cn_plugin_store_ops(p);
-		CN_CHECK(ops && ops->open && ops->stat && !ops->presign);
+		CN_CHECK(ops && ops->open && ops->stat && ops->mpu_complete && !ops->presign);
 		CN_CHECK(cn_plugin_deploy_ops(p) == NULL);
 		CN_CHECK(cn_plugin_state(p) == NULL);
 	}

@@ -3,11 +3,13 @@
 #include "core/plugin/store_conformance.h"
 #include "core/plugin/store_conformance_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cn_test.h"
 
@@ -54,7 +56,7 @@ static uint8_t conf_byte(uint64_t seed, uint64_t i)
 	return (uint8_t)x;
 }
 
-static void conf_fill(uint8_t *buf, size_t n, uint64_t seed, uint64_t off)
+void cn_conf_fill(uint8_t *buf, size_t n, uint64_t seed, uint64_t off)
 {
 	for (size_t i = 0; i < n; i++)
 		buf[i] = conf_byte(seed, off + i);
@@ -73,7 +75,7 @@ cn_code cn_conf_put_pattern(cn_store *s, const char *path, uint64_t seed, int64_
 	                                    : cn_store_put_begin(s, path, size, &w, err);
 	for (int64_t off = 0; rc == CN_OK && off < size; off += (int64_t)chunk) {
 		size_t n = (uint64_t)(size - off) < chunk ? (size_t)(size - off) : chunk;
-		conf_fill(buf, n, seed, (uint64_t)off);
+		cn_conf_fill(buf, n, seed, (uint64_t)off);
 		if (h)
 			host->sha256_update(h, buf, n);
 		rc = cn_store_put_write(w, buf, n, err);
@@ -119,8 +121,8 @@ cn_code cn_conf_read_pattern(cn_store *s, const char *path, uint64_t seed, int64
 }
 
 /* Reads a whole small object into out (cap bytes); *n gets its length. */
-static cn_code conf_read_small(cn_store *s, const char *path, char *out, size_t cap, size_t *n,
-                               cn_err *err)
+cn_code cn_conf_read_small(cn_store *s, const char *path, char *out, size_t cap, size_t *n,
+                           cn_err *err)
 {
 	cn_store_reader *r = NULL;
 	*n = 0;
@@ -175,18 +177,18 @@ static void conf_roundtrip(cn_conf *c)
 	cn_store_info info;
 	cn_conf_path(c, p, sizeof p, "rt/hello.txt");
 	CN_CONF_OK(c, cn_store_put_bytes(c->s, p, "hello, world", 12, &err), &err);
-	if (CN_CONF_OK(c, conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
+	if (CN_CONF_OK(c, cn_conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
 		CN_CONF_CHECK(c, n == 12 && memcmp(got, "hello, world", 12) == 0);
 	if (CN_CONF_OK(c, cn_store_stat(c->s, p, &info, &err), &err))
 		CN_CONF_CHECK(c, info.size == 12 && !info.is_dir);
 	/* Overwrite replaces the whole object. */
 	CN_CONF_OK(c, cn_store_put_bytes(c->s, p, "bye", 3, &err), &err);
-	if (CN_CONF_OK(c, conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
+	if (CN_CONF_OK(c, cn_conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
 		CN_CONF_CHECK(c, n == 3 && memcmp(got, "bye", 3) == 0);
 	/* A nested path creates its parents. */
 	cn_conf_path(c, p, sizeof p, "rt/a/b/c/deep.bin");
 	CN_CONF_OK(c, cn_store_put_bytes(c->s, p, "\0\1\2", 3, &err), &err);
-	if (CN_CONF_OK(c, conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
+	if (CN_CONF_OK(c, cn_conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
 		CN_CONF_CHECK(c, n == 3 && memcmp(got, "\0\1\2", 3) == 0);
 }
 
@@ -240,7 +242,7 @@ static void conf_empty(cn_conf *c)
 	CN_CONF_OK(c, cn_store_put_bytes(c->s, p, "", 0, &err), &err);
 	if (CN_CONF_OK(c, cn_store_stat(c->s, p, &info, &err), &err))
 		CN_CONF_CHECK(c, info.size == 0 && !info.is_dir);
-	if (CN_CONF_OK(c, conf_read_small(c->s, p, buf, sizeof buf, &n, &err), &err))
+	if (CN_CONF_OK(c, cn_conf_read_small(c->s, p, buf, sizeof buf, &n, &err), &err))
 		CN_CONF_CHECK(c, n == 0);
 	cn_store_reader *r = NULL;
 	if (CN_CONF_OK(c, cn_store_get_open(c->s, p, 0, -1, &r, &info, &err), &err)) {
@@ -559,7 +561,7 @@ static void conf_abort(cn_conf *c)
 	cn_store_writer *w = NULL;
 	if (CN_CONF_OK(c, cn_store_put_begin(c->s, p, 1000, &w, &err), &err)) {
 		uint8_t buf[1000];
-		conf_fill(buf, sizeof buf, 3, 0);
+		cn_conf_fill(buf, sizeof buf, 3, 0);
 		CN_CONF_OK(c, cn_store_put_write(w, buf, sizeof buf, &err), &err);
 		/* Not visible before commit. */
 		CN_CONF_CODE(c, cn_store_stat(c->s, p, &info, &err), CN_RESOURCE_DOES_NOT_EXIST,
@@ -576,11 +578,11 @@ static void conf_abort(cn_conf *c)
 	CN_CONF_OK(c, cn_store_put_bytes(c->s, p, "old", 3, &err), &err);
 	if (CN_CONF_OK(c, cn_store_put_begin(c->s, p, -1, &w, &err), &err)) {
 		CN_CONF_OK(c, cn_store_put_write(w, "new!", 4, &err), &err);
-		if (CN_CONF_OK(c, conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
+		if (CN_CONF_OK(c, cn_conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
 			CN_CONF_CHECK(c, n == 3 && memcmp(got, "old", 3) == 0);
 		cn_store_put_abort(w);
 	}
-	if (CN_CONF_OK(c, conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
+	if (CN_CONF_OK(c, cn_conf_read_small(c->s, p, got, sizeof got, &n, &err), &err))
 		CN_CONF_CHECK(c, n == 3 && memcmp(got, "old", 3) == 0);
 	memset(&l, 0, sizeof l);
 	CN_CONF_OK(c, cn_store_list(c->s, dir, NULL, 0, cn_conf_list_cb, &l, tok, sizeof tok, &err),
@@ -589,6 +591,30 @@ static void conf_abort(cn_conf *c)
 }
 
 /* ------------------------------------------------------------------------ */
+
+/* "5368709120", "5GiB", "512m", "64 KiB": binary suffixes; -1 when not a size. */
+static int64_t conf_parse_size(const char *s)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -1;
+	while (*end == ' ')
+		end++;
+	static const struct {
+		const char *sfx;
+		int shift;
+	} units[] = {{"", 0},     {"b", 0},   {"k", 10},   {"kb", 10}, {"kib", 10},
+	             {"m", 20},   {"mb", 20}, {"mib", 20}, {"g", 30},  {"gb", 30},
+	             {"gib", 30}, {"t", 40},  {"tb", 40},  {"tib", 40}};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (strcasecmp(end, units[i].sfx) == 0)
+			return v > ((unsigned long long)INT64_MAX >> units[i].shift)
+			               ? -1
+			               : (int64_t)(v << units[i].shift);
+	return -1;
+}
 
 int cn_store_conformance_run_opts(cn_store *store, const char *label,
                                   const cn_store_conformance_opts *opts)
@@ -602,6 +628,20 @@ int cn_store_conformance_run_opts(cn_store *store, const char *label,
 		c.o.chunk_bytes = 64 << 10;
 	if (c.o.threads <= 0)
 		c.o.threads = 8;
+	if (c.o.mpu_part_bytes <= 0)
+		c.o.mpu_part_bytes = 5ll << 20;
+	/* The operator's size for the big object wins over the caller's. */
+	const char *big = getenv("CAIRN_CONFORMANCE_BIG_BYTES");
+	if (big && big[0]) {
+		int64_t v = conf_parse_size(big);
+		if (v > 0)
+			c.o.big_object_bytes = v;
+		else
+			cn_conf_report(
+			        &c, false, __FILE__, __LINE__,
+			        "CAIRN_CONFORMANCE_BIG_BYTES is not a size (bytes, or a number "
+			        "with k, m, g, KiB, MiB, GiB)");
+	}
 	uint8_t rnd[6];
 	cn_plugin_host_api()->random_bytes(rnd, sizeof rnd);
 	snprintf(c.base, sizeof c.base, "conformance-%.40s-%02x%02x%02x%02x%02x%02x", c.label,
@@ -621,6 +661,9 @@ int cn_store_conformance_run_opts(cn_store *store, const char *label,
 	conf_unsafe_paths(&c);
 	conf_abort(&c);
 	cn_conf_concurrent(&c);
+	cn_conf_multipart(&c);
+	cn_conf_presign(&c);
+	cn_conf_cancel(&c);
 
 	/* Clean up, which also tests a big recursive remove. */
 	cn_err err;

@@ -43,6 +43,12 @@ cn_code cn_conf_read_pattern(cn_store *s, const char *path, uint64_t seed, int64
                              size_t cap, int64_t *total, bool *match, cn_store_info *info,
                              cn_err *err);
 
+/* The pattern bytes [off, off+n) of seed into buf. */
+void cn_conf_fill(uint8_t *buf, size_t n, uint64_t seed, uint64_t off);
+/* Reads a whole small object into out (cap bytes); *n gets its length. */
+cn_code cn_conf_read_small(cn_store *s, const char *path, char *out, size_t cap, size_t *n,
+                           cn_err *err);
+
 #define CN_CONF_LIST_MAX 64
 
 /* A listing collected by cn_conf_list_cb (the first CN_CONF_LIST_MAX entries). */
@@ -59,5 +65,11 @@ int cn_conf_list_cb(void *arg, const cairn_list_entry *e);
 
 /* Concurrent writers on distinct paths; racing writers and readers on one. */
 void cn_conf_concurrent(cn_conf *c);
+/* Multipart uploads (CAIRN_STORE_CAP_MULTIPART only; store_conformance_mpu.c). */
+void cn_conf_multipart(cn_conf *c);
+/* Presigned URLs through the host's HTTP client (CAIRN_STORE_CAP_PRESIGN only). */
+void cn_conf_presign(cn_conf *c);
+/* Cancellation: a reader closed and writers aborted mid-stream. */
+void cn_conf_cancel(cn_conf *c);
 
 #endif

@@ -144,8 +144,10 @@ static void conc_join(cn_conf *c, pthread_t *tids, conc_worker *ws, int n)
 void cn_conf_concurrent(cn_conf *c)
 {
 	int n = c->o.threads;
-	pthread_t *tids = calloc((size_t)n + 2, sizeof *tids);
-	conc_worker *ws = calloc((size_t)n + 2, sizeof *ws);
+	/* The race below always runs 4 writers and 2 watchers, whatever n is. */
+	size_t slots = (size_t)(n > 4 ? n : 4) + 2;
+	pthread_t *tids = calloc(slots, sizeof *tids);
+	conc_worker *ws = calloc(slots, sizeof *ws);
 	if (!CN_CONF_CHECK(c, tids && ws)) {
 		free(tids);
 		free(ws);

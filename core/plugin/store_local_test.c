@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cn_test.h"
@@ -353,6 +354,71 @@ CN_TEST(store_mpu_and_presign_need_capabilities)
 	}
 	local_test_cleanup(s, dir);
 	cn_plugin_registry_close(reg);
+}
+
+/* Multipart staging is hidden and confined; stale uploads expire. */
+CN_TEST(local_store_multipart_staging)
+{
+	cn_plugin_registry *reg = NULL;
+	cn_err err;
+	cn_store_info info;
+	char dir[64], path[256], tok[CAIRN_PAGE_TOKEN_MAX];
+	char id[CAIRN_UPLOAD_ID_MAX], old_id[CAIRN_UPLOAD_ID_MAX], tag[CAIRN_ETAG_MAX];
+	local_test_tmpdir(dir, sizeof dir);
+	CN_CHECK_EQ_INT(cn_plugin_host_config_set("store.local.mpu_max_age_s", "60", &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_plugin_registry_open(&reg, CN_TEST_PLUGIN_DIR, &err), CN_OK);
+	cn_store *s = local_test_open(reg, dir);
+	if (!s) {
+		cn_plugin_registry_close(reg);
+		return;
+	}
+	CN_CHECK(cn_store_caps(s) & CAIRN_STORE_CAP_MULTIPART);
+	CN_CHECK_EQ_INT(cn_store_mpu_create(s, "a/obj", old_id, sizeof old_id, &err), CN_OK);
+	cn_store_writer *w = NULL;
+	CN_CHECK_EQ_INT(cn_store_mpu_part_begin(s, "a/obj", old_id, 1, 3, &w, &err), CN_OK);
+	if (w) {
+		CN_CHECK_EQ_INT(cn_store_put_write(w, "abc", 3, &err), CN_OK);
+		CN_CHECK_EQ_INT(cn_store_mpu_part_commit(w, tag, sizeof tag, &err), CN_OK);
+		CN_CHECK_EQ_INT((int)strlen(tag), 64);
+	}
+	/* A part shorter than announced is refused. */
+	CN_CHECK_EQ_INT(cn_store_mpu_part_begin(s, "a/obj", old_id, 2, 10, &w, &err), CN_OK);
+	if (w) {
+		CN_CHECK_EQ_INT(cn_store_put_write(w, "x", 1, &err), CN_OK);
+		CN_CHECK_EQ_INT(cn_store_mpu_part_commit(w, tag, sizeof tag, &err),
+		                CN_INVALID_PARAMETER_VALUE);
+	}
+	/* Nothing of the upload is listed, and its staging name is no artifact path. */
+	local_test_seen seen = {0};
+	CN_CHECK_EQ_INT(
+	        cn_store_list(s, "", NULL, 0, local_test_seen_cb, &seen, tok, sizeof tok, &err),
+	        CN_OK);
+	CN_CHECK_EQ_INT(seen.n, 0);
+	snprintf(path, sizeof path, ".cairn-tmp-mpu-%.40s/path", old_id);
+	CN_CHECK_EQ_INT(cn_store_stat(s, path, &info, &err), CN_INVALID_PARAMETER_VALUE);
+	/* The id is bound to its path; ids that are not ours find nothing. */
+	cairn_mpu_part part = {1, tag};
+	CN_CHECK_EQ_INT(cn_store_mpu_complete(s, "b/other", old_id, &part, 1, &err),
+	                CN_RESOURCE_DOES_NOT_EXIST);
+	CN_CHECK_EQ_INT(cn_store_mpu_abort(s, "a/obj", "../../etc", &err),
+	                CN_RESOURCE_DOES_NOT_EXIST);
+	/* Age the upload past store.local.mpu_max_age_s: the next create removes it. */
+	snprintf(path, sizeof path, "%s/.cairn-tmp-mpu-%.40s", dir, old_id);
+	struct timespec past[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+	CN_CHECK_EQ_INT(utimensat(AT_FDCWD, path, past, 0), 0);
+	cn_store_close(s);
+	s = local_test_open(reg, dir); /* a fresh store sweeps on its first create */
+	if (s) {
+		CN_CHECK_EQ_INT(cn_store_mpu_create(s, "a/obj", id, sizeof id, &err), CN_OK);
+		CN_CHECK(access(path, F_OK) != 0);
+		CN_CHECK_EQ_INT(cn_store_mpu_abort(s, "a/obj", old_id, &err),
+		                CN_RESOURCE_DOES_NOT_EXIST);
+		CN_CHECK_EQ_INT(cn_store_mpu_abort(s, "a/obj", id, &err), CN_OK);
+		CN_CHECK_EQ_INT(local_test_count_tmp(dir), 0);
+	}
+	local_test_cleanup(s, dir);
+	cn_plugin_registry_close(reg);
+	cn_plugin_host_config_reset();
 }
 
 CN_TEST_MAIN()

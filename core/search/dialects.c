@@ -170,3 +170,82 @@ const cn_search_dialect cn_search_dialect_runs = {
         .tiebreak_order =
                 (const char *const[]){"attribute.start_time DESC", "attribute.run_id ASC", NULL},
 };
+
+/* ---- search_logged_models (search_logged_model_utils.py, SqlLoggedModel) */
+
+static const cn_search_key dialect_logged_model_keys[] = {
+        {.name = "name", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "model_id", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "model_type", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        /* The status enum's name, e.g. 'LOGGED_MODEL_READY'. */
+        {.name = "status", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "source_run_id", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "experiment_id", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "artifact_location", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "creation_timestamp_ms", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        {.name = "last_updated_timestamp_ms", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        /* SqlLoggedModel.ALIASES. */
+        {.name = "creation_timestamp",
+         .canonical = "creation_timestamp_ms",
+         .kind = CN_SEARCH_NUMERIC,
+         .flags = KEY_FO},
+        {.name = "creation_time",
+         .canonical = "creation_timestamp_ms",
+         .kind = CN_SEARCH_NUMERIC,
+         .flags = KEY_FO},
+        {.name = "last_updated_timestamp",
+         .canonical = "last_updated_timestamp_ms",
+         .kind = CN_SEARCH_NUMERIC,
+         .flags = KEY_FO},
+        {0},
+};
+
+/* MLflow's logged-model filters take only the plural prefixes; metrics are
+ * numeric, params and tags strings; no IN lists and no IS NULL. order_by is
+ * structured (field_name, ascending, dataset scope), parsed by the tracking
+ * service, which uses this dialect's keys for attribute names. */
+const cn_search_dialect cn_search_dialect_logged_models = {
+        .name = "logged_models",
+        .entities =
+                {
+                        [CN_SEARCH_ATTRIBUTE] =
+                                {
+                                        .name = "attribute",
+                                        .prefixes = (const char *const[]){"attributes", NULL},
+                                        .keys = dialect_logged_model_keys,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                        .value_label = "attributes",
+                                },
+                        [CN_SEARCH_METRIC] =
+                                {
+                                        .name = "metric",
+                                        .prefixes = (const char *const[]){"metrics", NULL},
+                                        .kind = CN_SEARCH_NUMERIC,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                },
+                        [CN_SEARCH_PARAM] =
+                                {
+                                        .name = "parameter",
+                                        .prefixes = (const char *const[]){"params", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                },
+                        [CN_SEARCH_TAG] =
+                                {
+                                        .name = "tag",
+                                        .prefixes = (const char *const[]){"tags", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                },
+                },
+        .bare = CN_SEARCH_ATTRIBUTE,
+        .trim_prefix_backticks = false,
+        .quote_invalid_clauses = false,
+        .entity_error = "Expected one of ['attributes', 'metrics', 'params', 'tags'].",
+        .null_check_error = "IS NULL / IS NOT NULL is supported for no logged model field",
+        .default_order = (const char *const[]){"creation_timestamp_ms DESC", NULL},
+        .tiebreak_order = (const char *const[]){"creation_timestamp_ms DESC", "model_id ASC", NULL},
+};

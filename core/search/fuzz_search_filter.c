@@ -1,6 +1,6 @@
 /*
  * core/search/fuzz_search_filter.c: arbitrary bytes through every entry point
- * of core/search: filter parsing under both dialects (and evaluation of what
+ * of core/search: filter parsing under every dialect (and evaluation of what
  * parses), order_by parsing, LIKE, and page-token decoding. Must never crash,
  * leak or trip a sanitizer.
  */
@@ -50,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *s = (const char *)data;
 	fuzz_filter(&cn_search_dialect_runs, s, size);
 	fuzz_filter(&cn_search_dialect_experiments, s, size);
+	fuzz_filter(&cn_search_dialect_logged_models, s, size);
 
 	char *z = malloc(size + 1);
 	if (!z)
@@ -60,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cn_err err;
 	(void)cn_search_order_parse(&cn_search_dialect_runs, z, &o, &err);
 	(void)cn_search_order_parse(&cn_search_dialect_experiments, z, &o, &err);
+	(void)cn_search_order_parse(&cn_search_dialect_logged_models, z, &o, &err);
 
 	/* LIKE: pattern before the first newline, value after. */
 	const char *nl = memchr(s, '\n', size);

@@ -199,6 +199,8 @@ typedef struct cn_search_dialect {
 extern const cn_search_dialect cn_search_dialect_experiments;
 /* MLflow's search_runs: metrics, params, tags, attributes, datasets. */
 extern const cn_search_dialect cn_search_dialect_runs;
+/* MLflow's search_logged_models: attributes, metrics, params, tags. */
+extern const cn_search_dialect cn_search_dialect_logged_models;
 
 /* ---- Filters ----------------------------------------------------------- */
 

@@ -575,4 +575,31 @@ CN_TEST(custom_dialect_and_rlike)
 	cn_search_filter_free(f);
 }
 
+/* ---- search_logged_models ------------------------------------------------ */
+
+CN_TEST(logged_models_dialect)
+{
+	const cn_search_dialect *L = &cn_search_dialect_logged_models;
+	AST(L, "name = 'a' AND attributes.model_type LIKE 'L%'",
+	    "attribute|name|=|'a' ; attribute|model_type|LIKE|'L%'");
+	AST(L, "creation_time > 5 AND last_updated_timestamp <= 9",
+	    "attribute|creation_timestamp_ms|>|5 ; attribute|last_updated_timestamp_ms|<=|9");
+	AST(L, "metrics.acc >= 0.5 AND params.lr = '0.1' AND tags.`a b` ILIKE 'x'",
+	    "metric|acc|>=|0.5 ; param|lr|=|'0.1' ; tag|a b|ILIKE|'x'");
+	ERR(L, "metric.acc > 1",
+	    "Invalid entity type 'metric'. Expected one of ['attributes', 'metrics', 'params', "
+	    "'tags'].");
+	ERR(L, "tags.a IS NULL",
+	    "IS NULL / IS NOT NULL is supported for no logged model field, not for tag 'a'");
+	ERR(L, "metrics.acc = 'x'", "Expected numeric value type for metric. Found 'x'");
+	ERR(L, "name = 'a' OR name = 'b'", "Invalid clause(s) in filter string: OR");
+	cn_search_order o;
+	CN_CHECK_EQ_INT(cn_search_order_parse(L, "creation_timestamp", &o, NULL), CN_OK);
+	CN_CHECK(strcmp(o.key, "creation_timestamp_ms") == 0 && o.kind == CN_SEARCH_NUMERIC);
+	const char *const *lists[] = {L->default_order, L->tiebreak_order};
+	for (size_t l = 0; l < 2; l++)
+		for (const char *const *c = lists[l]; *c; c++)
+			CN_CHECK_EQ_INT(cn_search_order_parse(L, *c, &o, NULL), CN_OK);
+}
+
 CN_TEST_MAIN()

@@ -276,6 +276,8 @@ static cn_code trk_log_inputs_locked(trk_state *s, const uint8_t id[16], cn_fb_v
 	}
 	if (rc == CN_OK && puts)
 		rc = cn_kv_write(s->db, batch, err);
+	if (rc == CN_OK && puts) /* caller holds the run's stripe */
+		trk_search_cache_run_changed(s, id);
 	cn_kv_batch_free(batch);
 	return rc;
 }

@@ -136,6 +136,8 @@ cn_code trk_log_model(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_b
 			rc = trk_model_append(&a, &r, batch, err);
 		if (rc == CN_OK)
 			rc = cn_kv_write(s->db, batch, err);
+		if (rc == CN_OK)
+			trk_search_cache_run_changed(s, id);
 		cn_kv_val_release(&val);
 	}
 	pthread_mutex_unlock(mu);

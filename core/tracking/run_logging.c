@@ -156,6 +156,9 @@ static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, con
 		}
 		cn_kv_batch_put(batch, TRK_CF_RUN_METRICS, key.b, key.len, val, vlen);
 		free(val);
+		if (p->model_id.len) /* the point shows on its logged model too */
+			trk_lm_metric_put(batch, p->model_id, p->key, p->ds_name, p->ds_digest,
+			                  p->timestamp, p->step, seq + i, p->value, id);
 		uint32_t j = 0;
 		while (j < nslots && !trk_str_is(slots[j].key, p->key))
 			j++;
@@ -193,6 +196,8 @@ static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, con
 		rc = trk_run_put(batch, &r, false, err);
 	if (rc == CN_OK)
 		rc = cn_kv_write(s->db, batch, err);
+	if (rc == CN_OK)
+		trk_search_cache_run_changed(s, id);
 	cn_kv_val_release(&rv);
 out_unlocked_val:
 	pthread_mutex_unlock(mu);

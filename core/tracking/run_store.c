@@ -98,6 +98,8 @@ static cn_code trk_run_view(const uint8_t *buf, size_t len, const uint8_t id[16]
 	r->start_time = cn_RunInfo_start_time(t);
 	r->has_end_time = cn_RunInfo_has_end_time(t);
 	r->end_time = cn_RunInfo_end_time(t);
+	r->has_deleted_time = cn_RunInfo_has_deleted_time(t);
+	r->deleted_time = cn_RunInfo_deleted_time(t);
 	return CN_OK;
 }
 
@@ -134,7 +136,8 @@ static cn_fb_ref trk_str(cn_fb_builder *b, cn_fb_str s)
 	return s.ptr ? cn_fb_create_string(b, s.ptr, s.len) : 0;
 }
 
-cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r)
+/* stored: the form kept in the runs column family, which adds deleted_time. */
+static cn_fb_ref trk_run_info_build_as(cn_fb_builder *b, const trk_run *r, bool stored)
 {
 	cn_fb_ref id = cn_fb_create_string(b, r->hex, 32);
 	cn_fb_ref uuid = cn_fb_create_string(b, r->hex, 32);
@@ -160,7 +163,14 @@ cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r)
 		cn_RunInfo_add_artifact_uri(b, uri);
 	if (stage)
 		cn_RunInfo_add_lifecycle_stage(b, stage);
+	if (stored && r->has_deleted_time)
+		cn_RunInfo_add_deleted_time(b, r->deleted_time);
 	return cn_RunInfo_end(b);
+}
+
+cn_fb_ref trk_run_info_build(cn_fb_builder *b, const trk_run *r)
+{
+	return trk_run_info_build_as(b, r, false);
 }
 
 cn_code trk_run_put(cn_kv_batch *batch, const trk_run *r, bool index, cn_err *err)
@@ -170,7 +180,7 @@ cn_code trk_run_put(cn_kv_batch *batch, const trk_run *r, bool index, cn_err *er
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	const uint8_t *p;
 	size_t len;
-	cn_fb_ref root = trk_run_info_build(b, r);
+	cn_fb_ref root = trk_run_info_build_as(b, r, true);
 	if (!root || !cn_fb_finish(b, root, &p, &len)) {
 		cn_fb_builder_free(b);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
@@ -368,8 +378,8 @@ static cn_code trk_scan_entries(trk_state *s, cn_fb_builder *b, int cf, enum trk
 	return rc;
 }
 
-cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
-                           cn_err *err)
+static cn_code trk_run_build(trk_state *s, cn_fb_builder *b, const trk_run *r, bool with_outputs,
+                             cn_fb_ref *out, cn_err *err)
 {
 	cn_fb_ref metrics = 0, params = 0, tags = 0;
 	cn_code rc = trk_scan_entries(s, b, TRK_CF_RUN_LATEST_METRICS, TRK_KIND_METRIC, r->id,
@@ -389,14 +399,30 @@ cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_
 	if (tags)
 		cn_RunData_add_tags(b, tags);
 	cn_fb_ref data = cn_RunData_end(b);
-	cn_fb_ref inputs = 0;
+	cn_fb_ref inputs = 0, outputs = 0;
 	rc = trk_run_inputs_build(s, b, r, &inputs, err);
+	if (rc == CN_OK && with_outputs)
+		rc = trk_run_outputs_build(s, b, r, &outputs, err);
 	if (rc != CN_OK)
 		return rc;
 	cn_Run_start(b);
 	cn_Run_add_info(b, info);
 	cn_Run_add_data(b, data);
 	cn_Run_add_inputs(b, inputs);
+	if (outputs)
+		cn_Run_add_outputs(b, outputs);
 	*out = cn_Run_end(b);
 	return CN_OK;
+}
+
+cn_code trk_run_build_full(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                           cn_err *err)
+{
+	return trk_run_build(s, b, r, false, out, err);
+}
+
+cn_code trk_run_build_with_outputs(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                                   cn_err *err)
+{
+	return trk_run_build(s, b, r, true, out, err);
 }

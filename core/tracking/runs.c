@@ -40,7 +40,7 @@ static const char *const trk_nouns[] = {
         "mouse", "newt",  "owl",   "ox",    "panda", "pig",   "ram",   "seal", "shrew", "sloth",
         "snail", "squid", "stork", "swan",  "toad",  "trout", "whale", "wolf", "wren",  "yak"};
 
-static int trk_gen_run_name(char *out, size_t cap)
+int trk_gen_run_name(char *out, size_t cap)
 {
 	char rnd[33];
 	cn_id_hex32(rnd);
@@ -167,7 +167,14 @@ cn_code trk_create_run(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_
 		cn_key key;
 		trk_run_sub_key(&key, r.id, trk_run_name_tag);
 		cn_kv_batch_put(batch, TRK_CF_RUN_TAGS, key.b, key.len, run_name.ptr, run_name.len);
+		/* Under the run's stripe, as every run write, so the search cache
+		 * sees its changes in commit order. */
+		pthread_mutex_t *mu = trk_run_stripe(s, r.id);
+		pthread_mutex_lock(mu);
 		rc = cn_kv_write(s->db, batch, err);
+		if (rc == CN_OK)
+			trk_search_cache_run_changed(s, r.id);
+		pthread_mutex_unlock(mu);
 	}
 	if (batch)
 		cn_kv_batch_free(batch);
@@ -198,7 +205,7 @@ cn_code trk_get_run(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_bui
 	if (rc != CN_OK)
 		return rc;
 	cn_fb_ref run = 0;
-	rc = trk_run_build_full(s, b, &r, &run, err);
+	rc = trk_run_build_with_outputs(s, b, &r, &run, err);
 	cn_kv_val_release(&val);
 	if (rc != CN_OK)
 		return rc;
@@ -235,6 +242,8 @@ static cn_code trk_run_modify(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid
 			rc = trk_run_put(batch, &r, false, err);
 		if (rc == CN_OK)
 			rc = cn_kv_write(s->db, batch, err);
+		if (rc == CN_OK)
+			trk_search_cache_run_changed(s, id);
 		if (rc == CN_OK && info)
 			*info = trk_run_info_build(b, &r);
 		cn_kv_val_release(&val);
@@ -289,6 +298,9 @@ cn_code trk_update_run(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_
 static cn_code trk_edit_stage(trk_run *r, void *arg, cn_kv_batch *batch, cn_err *err)
 {
 	r->lifecycle_stage = *(const cn_fb_str *)arg;
+	/* `cairn gc --older-than` ages deleted runs from their deletion, as MLflow. */
+	r->has_deleted_time = trk_str_is(r->lifecycle_stage, trk_deleted_stage);
+	r->deleted_time = r->has_deleted_time ? cn_now_ms() : 0;
 	return CN_OK;
 }
 

@@ -31,6 +31,22 @@
  *                                                     same dataset logged again to the run
  *                                                     keeps its first tags, as in MLflow
  *   run_model_inputs  run id (16 B), model_id string -> empty
+ *   logged_models     16 raw bytes of the model id "m-<32 hex>" -> StoredLoggedModel
+ *                                                     FlatBuffer (logged_models.fbs); delete
+ *                                                     sets lifecycle_stage "deleted"
+ *   logged_models_by_experiment u64 experiment_id, model id (16 B) -> empty
+ *                                                     (written at create; for search)
+ *   logged_model_params model id (16 B), key string  -> value bytes (immutable)
+ *   logged_model_tags model id (16 B), key string    -> value bytes
+ *   logged_model_metrics model id (16 B), key string, dataset_name string,
+ *                     dataset_digest string, i64 timestamp, i64 step, u64 seq
+ *                                                  -> 8 bytes big-endian f64 bits, 16-byte
+ *                                                     run id; every point of log-metric and
+ *                                                     log-batch that names the model, written
+ *                                                     in the run's batch; the last of each
+ *                                                     (key, dataset) group is the model's
+ *                                                     latest value (MLflow's ranking)
+ *   run_model_outputs run id (16 B), model_id string -> i64 step (big-endian); runs/outputs
  * Key parts use core/store/key.h (order-preserving), so a metric's history is
  * a prefix scan in (step, timestamp, seq) order. seq is a per-process
  * counter started from the clock (ms << 16) at open, so equal (step,
@@ -41,8 +57,15 @@
  * latest metric per key is MLflow's: max by (step, timestamp, value).
  * An experiment and its name index are always written in one batch. Names
  * of deleted experiments stay reserved until `cairn gc`, as in MLflow.
+ * A stored RunInfo also carries deleted_time (set by delete, cleared by
+ * restore; never answered) for `cairn gc --older-than`. gc.c purges a run by
+ * deleting its keys in every run column family above in one batch: a new
+ * column family keyed by run id must be added there (gc_test.c checks).
  * Experiment ids are decimal strings of a 64-bit counter: "0" is the
  * Default experiment, new ones count up from the highest stored id.
+ * runs/search reads none of this per query: it reads an in-memory cache of
+ * the searched experiments (run_cache.c), which every run write updates
+ * under the run's stripe lock after its batch commits.
  */
 #ifndef CN_TRACKING_H
 #define CN_TRACKING_H

@@ -29,8 +29,17 @@ enum {
 	TRK_CF_DATASETS,
 	TRK_CF_RUN_INPUTS,
 	TRK_CF_RUN_MODEL_INPUTS,
+	TRK_CF_LOGGED_MODELS,
+	TRK_CF_LOGGED_MODELS_BY_EXPERIMENT,
+	TRK_CF_LOGGED_MODEL_PARAMS,
+	TRK_CF_LOGGED_MODEL_TAGS,
+	TRK_CF_LOGGED_MODEL_METRICS,
+	TRK_CF_RUN_MODEL_OUTPUTS,
 	TRK_CF_COUNT_
 };
+
+/* Column family names, indexed by TRK_CF_* (tracking_service.c). */
+extern const char *const trk_cf_names[TRK_CF_COUNT_];
 
 #define TRK_LOCK_STRIPES 64
 #define TRK_PENDING_MAX  256
@@ -70,9 +79,16 @@ typedef struct trk_state {
 	/* Read-modify-write of one run (its info, params, latest metrics) holds
 	 * its run stripe. */
 	pthread_mutex_t run_stripes[TRK_LOCK_STRIPES];
+	/* Read-modify-write of one logged model holds its model stripe; taken
+	 * after an experiment's stripe (gc), never before one. */
+	pthread_mutex_t model_stripes[TRK_LOCK_STRIPES];
 	/* Tie-breaker of metric points with equal (key, step, timestamp): starts
 	 * at open from the clock (ms << 16), so it keeps growing across restarts. */
 	_Atomic uint64_t metric_seq;
+	/* In-memory search cache of runs (run_cache.c); owned. */
+	struct trk_search_cache *search_cache;
+	/* gc.c: artifact stores for purges, opened at the first one. */
+	struct trk_gc *gc;
 } trk_state;
 
 /* A decoded experiment: strings point into a FlatBuffer owned elsewhere. */
@@ -121,6 +137,9 @@ typedef struct trk_run {
 	int32_t status;
 	int64_t start_time, end_time;
 	bool has_end_time;
+	/* Stored only, never answered: set by delete, cleared by restore (gc.c). */
+	int64_t deleted_time;
+	bool has_deleted_time;
 } trk_run;
 
 /* The latest value of one metric of a run (run_latest_metrics value). */
@@ -244,7 +263,114 @@ typedef struct trk_input_refs {
 cn_code trk_run_inputs_load(trk_state *s, const uint8_t id[16], trk_input_refs *out, cn_err *err);
 void trk_input_refs_free(trk_input_refs *r);
 
+/* run_cache.c: the in-memory run search cache (design, memory bound and
+ * consistency argument in run_cache.c's header; layout in run_cache.h).
+ *
+ * Maintenance contract, for every file that changes runs (and `cairn gc`):
+ *  - trk_search_cache_run_changed: after a batch that changes anything of run
+ *    `id` that searches see (its RunInfo: name, status, times, lifecycle;
+ *    params; tags; latest metrics; dataset inputs; or its creation) has been
+ *    committed, call it while still holding the run's stripe lock
+ *    (trk_run_stripe) and before acknowledging. It re-reads the run from the
+ *    store into its experiment's cache entry when that experiment is cached.
+ *    Never fails the caller: on a store error it drops the experiment, which
+ *    the next search reloads.
+ *  - trk_search_cache_run_forgotten: after run `id` was removed from the store
+ *    for good (gc), under the stripe lock too.
+ *  - trk_search_cache_experiment_forgotten: after an experiment's runs were
+ *    removed for good, or to drop an experiment's entry for any reason.
+ * The query side pins and read-locks one experiment at a time with acquire
+ * (loading it from the store on first use) and lets go with release; a
+ * caller holding several must acquire them in ascending id order. */
+struct trk_search_cache;
+struct trk_sc_exp;
+cn_code trk_search_cache_new(size_t budget_bytes, struct trk_search_cache **out, cn_err *err);
+void trk_search_cache_free(struct trk_search_cache *c);
+void trk_search_cache_run_changed(trk_state *s, const uint8_t id[16]);
+void trk_search_cache_run_forgotten(trk_state *s, const uint8_t id[16]);
+void trk_search_cache_experiment_forgotten(trk_state *s, uint64_t exp);
+cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, struct trk_sc_exp **out, cn_err *err);
+void trk_search_cache_release(trk_state *s, struct trk_sc_exp *e);
+/* Bytes the cache accounts for now, and experiments loaded (for tests). */
+void trk_search_cache_stats(trk_state *s, size_t *bytes, size_t *experiments, size_t *runs);
+
 cn_code trk_search_experiments(void *st, const struct cn_call_ctx *ctx, cn_fb_table req,
                                cn_fb_builder *b, cn_fb_ref *resp, cn_err *err);
+
+/* runs.c: an MLflow-style random name (adjective-noun-number) into out. */
+int trk_gen_run_name(char *out, size_t cap);
+
+/* logged_model_store.c: MLflow 3 logged models (ids "m-<32 hex>", stored
+ * under their 16 raw bytes). A loaded model owns all its strings. */
+typedef struct trk_lm_kv {
+	char *key, *value;
+	uint32_t klen, vlen;
+} trk_lm_kv;
+/* The latest point of one (metric key, dataset name, dataset digest). */
+typedef struct trk_lm_metric {
+	char *key, *ds_name, *ds_digest;
+	uint32_t klen, nlen, dlen;
+	double value;
+	int64_t timestamp, step;
+	uint8_t run[16];
+} trk_lm_metric;
+typedef struct trk_lm {
+	uint8_t id[16];
+	char id_str[35]; /* "m-" + 32 lowercase hex */
+	uint8_t *buf;    /* owned copy of the StoredLoggedModel */
+	cn_fb_str experiment_id, name, artifact_uri, model_type, source_run_id, lifecycle_stage;
+	int64_t creation, last_updated;
+	int32_t status;
+	trk_lm_kv *tags, *params;
+	uint32_t ntags, nparams;
+	trk_lm_metric *metrics;
+	uint32_t nmetrics;
+} trk_lm;
+bool trk_lm_parse_id(cn_fb_str s, uint8_t id[16]);
+void trk_lm_format_id(const uint8_t id[16], char out[35]);
+/* 404 "Logged model with ID '<id>' not found." */
+cn_code trk_lm_not_found(cn_err *err, cn_fb_str id);
+/* Load a model (deleted ones too); with full, also its tags, params and
+ * metrics. 404 as MLflow when absent. Release with trk_lm_free. */
+cn_code trk_lm_load(trk_state *s, const uint8_t id[16], bool full, trk_lm *m, cn_err *err);
+void trk_lm_free(trk_lm *m);
+/* Add the model's StoredLoggedModel put (and, with index, its experiment
+ * index entry) to batch. */
+cn_code trk_lm_put(cn_kv_batch *batch, const trk_lm *m, uint64_t exp, bool index, cn_err *err);
+/* The LoggedModel table of a fully loaded model. */
+cn_fb_ref trk_lm_build(cn_fb_builder *b, const trk_lm *m);
+/* Serializes read-modify-writes of one model. */
+pthread_mutex_t *trk_lm_stripe(trk_state *s, const uint8_t id[16]);
+/* The hook of log-metric and log-batch: a point that names a logged model
+ * (model_id "m-<32 hex>") is added to that model's metrics in the run's
+ * batch; other model ids are kept on the run's history only. */
+void trk_lm_metric_put(cn_kv_batch *batch, cn_fb_str model_id, cn_fb_str key, cn_fb_str ds_name,
+                       cn_fb_str ds_digest, int64_t timestamp, int64_t step, uint64_t seq,
+                       double value, const uint8_t run[16]);
+/* logged_models.c, logged_model_search.c */
+TRK_METHOD(trk_create_logged_model);
+TRK_METHOD(trk_get_logged_model);
+TRK_METHOD(trk_finalize_logged_model);
+TRK_METHOD(trk_delete_logged_model);
+TRK_METHOD(trk_set_logged_model_tags);
+TRK_METHOD(trk_delete_logged_model_tag);
+TRK_METHOD(trk_log_logged_model_params);
+TRK_METHOD(trk_search_logged_models);
+/* run_outputs.c: runs/outputs and the RunOutputs of runs/get. */
+TRK_METHOD(trk_log_outputs);
+cn_code trk_run_outputs_build(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                              cn_err *err);
+/* run_store.c: the Run of runs/get -- trk_run_build_full plus its outputs
+ * (runs/search and runs/create leave them out: one scan less per run). */
+cn_code trk_run_build_with_outputs(trk_state *s, cn_fb_builder *b, const trk_run *r, cn_fb_ref *out,
+                                   cn_err *err);
+/* dataset_search.c: the UI's experiments/search-datasets. */
+TRK_METHOD(trk_search_datasets);
+/* gc.c, gc_candidates.c: `cairn gc` (schemas/tracking/gc.fbs). */
+cn_code trk_gc_open(trk_state *s, const cn_config *cfg, cn_err *err);
+void trk_gc_close(trk_state *s);
+TRK_METHOD(trk_gc_list_candidates);
+TRK_METHOD(trk_gc_purge_runs);
+TRK_METHOD(trk_gc_purge_experiment);
 
 #endif

@@ -18,7 +18,7 @@
 #include "core/tracking/tracking.h"
 #include "core/tracking/tracking_int.h"
 
-static const char *const trk_cf_names[TRK_CF_COUNT_] = {
+const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_EXPERIMENTS] = "experiments",
         [TRK_CF_EXPERIMENT_NAMES] = "experiment_names",
         [TRK_CF_RUNS] = "runs",
@@ -30,6 +30,12 @@ static const char *const trk_cf_names[TRK_CF_COUNT_] = {
         [TRK_CF_DATASETS] = "datasets",
         [TRK_CF_RUN_INPUTS] = "run_inputs",
         [TRK_CF_RUN_MODEL_INPUTS] = "run_model_inputs",
+        [TRK_CF_LOGGED_MODELS] = "logged_models",
+        [TRK_CF_LOGGED_MODELS_BY_EXPERIMENT] = "logged_models_by_experiment",
+        [TRK_CF_LOGGED_MODEL_PARAMS] = "logged_model_params",
+        [TRK_CF_LOGGED_MODEL_TAGS] = "logged_model_tags",
+        [TRK_CF_LOGGED_MODEL_METRICS] = "logged_model_metrics",
+        [TRK_CF_RUN_MODEL_OUTPUTS] = "run_model_outputs",
 };
 
 /* Where new experiments' artifacts go: MLflow's rules for `mlflow server`. */
@@ -83,6 +89,8 @@ static cn_code trk_init_ids(trk_state *s, cn_err *err)
 
 static void trk_free(trk_state *s)
 {
+	trk_search_cache_free(s->search_cache);
+	trk_gc_close(s);
 	if (s->db)
 		cn_kv_close(s->db);
 	for (int i = 0; i < s->npending; i++)
@@ -92,6 +100,7 @@ static void trk_free(trk_state *s)
 	for (int i = 0; i < TRK_LOCK_STRIPES; i++) {
 		pthread_mutex_destroy(&s->stripes[i]);
 		pthread_mutex_destroy(&s->run_stripes[i]);
+		pthread_mutex_destroy(&s->model_stripes[i]);
 	}
 	free(s);
 }
@@ -106,6 +115,7 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 	for (int i = 0; i < TRK_LOCK_STRIPES; i++) {
 		pthread_mutex_init(&s->stripes[i], NULL);
 		pthread_mutex_init(&s->run_stripes[i], NULL);
+		pthread_mutex_init(&s->model_stripes[i], NULL);
 	}
 	atomic_init(&s->metric_seq, (uint64_t)cn_now_ms() << 16);
 	s->events = env->events;
@@ -119,6 +129,10 @@ static cn_code trk_open(void **state, const cn_service_env *env, cn_err *err)
 	cn_code rc = cn_kv_open(&s->db, env->data_dir, trk_cf_names, TRK_CF_COUNT_, &opts, err);
 	if (rc == CN_OK)
 		rc = trk_init_ids(s, err);
+	if (rc == CN_OK)
+		rc = trk_search_cache_new(env->config->search_cache_bytes, &s->search_cache, err);
+	if (rc == CN_OK)
+		rc = trk_gc_open(s, env->config, err);
 	if (rc != CN_OK) {
 		trk_free(s);
 		return rc;
@@ -159,6 +173,19 @@ static const cn_method trk_methods[] = {
         {"SearchRuns", trk_search_runs},
         {"LogInputs", trk_log_inputs},
         {"LogModel", trk_log_model},
+        {"CreateLoggedModel", trk_create_logged_model},
+        {"GetLoggedModel", trk_get_logged_model},
+        {"FinalizeLoggedModel", trk_finalize_logged_model},
+        {"DeleteLoggedModel", trk_delete_logged_model},
+        {"SetLoggedModelTags", trk_set_logged_model_tags},
+        {"DeleteLoggedModelTag", trk_delete_logged_model_tag},
+        {"LogLoggedModelParamsRequest", trk_log_logged_model_params},
+        {"SearchLoggedModels", trk_search_logged_models},
+        {"LogOutputs", trk_log_outputs},
+        {"SearchDatasets", trk_search_datasets},
+        {"GcListCandidates", trk_gc_list_candidates},
+        {"GcPurgeRuns", trk_gc_purge_runs},
+        {"GcPurgeExperiment", trk_gc_purge_experiment},
 };
 
 const cn_service_def cn_tracking_service = {

@@ -10,9 +10,16 @@ from harness import (Client, Proc, Server, check, expect_error, free_port, run_t
                      wait_healthy)
 
 
-def start_service(port, data):
-    return Proc(["service", "tracking", "--listen", "tcp://127.0.0.1:%d" % port, "--data", data],
-                log_name="service").start()
+def start_service(port, data, timeout=30):
+    svc = Proc(["service", "tracking", "--listen", "tcp://127.0.0.1:%d" % port, "--data", data],
+               log_name="service").start()
+    # Wait until it serves: opening the store may take seconds on a loaded
+    # machine under the sanitizers, longer than the gateway's 1.5 s deadline.
+    deadline = time.time() + timeout
+    while "SERVICE-READY" not in svc.logs():
+        check(svc.p.poll() is None and time.time() < deadline, svc.logs())
+        time.sleep(0.05)
+    return svc
 
 
 def test_split_mode_outage_and_recovery():

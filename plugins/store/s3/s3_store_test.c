@@ -162,8 +162,14 @@ static void run_conformance(bool path_style, const char *label)
 		cn_store *s = open_store(reg, "s3://" BUCKET "/root/prefix");
 		if (s) {
 			CN_CHECK_STR(cn_plugin_name(cn_store_plugin(s)), "s3");
+			/* s3rver, unlike S3, still accepts parts of an aborted
+			 * upload, does not compare part ETags at complete and
+			 * dies when asked to complete with a missing part. */
 			cn_store_conformance_opts o = {.big_object_bytes = big_bytes(),
-			                               .chunk_bytes = 256 << 10};
+			                               .chunk_bytes = 256 << 10,
+			                               .waive = CN_CONF_WAIVE_STATELESS_UPLOADS |
+			                                        CN_CONF_WAIVE_UNCHECKED_ETAGS |
+			                                        CN_CONF_WAIVE_UNCHECKED_PARTS};
 			CN_CHECK_EQ_INT(cn_store_conformance_run_opts(s, label, &o), 0);
 			cn_store_close(s);
 		}

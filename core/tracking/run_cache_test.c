@@ -1,0 +1,192 @@
+/*
+ * core/tracking/run_cache_test.c: the run search cache against a real store:
+ * lazy load, write-through of changed runs, removal of runs forgotten for good
+ * (many removals, so the run hash's backward-shift deletion is exercised),
+ * dropping an experiment, and the LRU byte budget.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cn_test.h"
+#include "core/service.h"
+#include "core/tracking/run_cache.h"
+#include "core/tracking/tracking.h"
+#include "core/tracking/tracking_int.h"
+
+static trk_state *open_state(char *dir, size_t budget)
+{
+	CN_CHECK(mkdtemp(dir) != NULL);
+	static cn_config cfg;
+	cn_config_defaults(&cfg);
+	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
+	cn_config_resolve(&cfg);
+	cfg.search_cache_bytes = budget;
+	cfg.sync_writes = false; /* the test needs no durability */
+	cn_service_env env = {.config = &cfg, .data_dir = dir};
+	void *st = NULL;
+	cn_err err;
+	CN_CHECK_EQ_INT(cn_tracking_service.open(&st, &env, &err), CN_OK);
+	return st;
+}
+
+/* Store run number n of experiment exp (RunInfo, index, one metric). */
+static void put_run(trk_state *s, uint64_t exp, uint32_t n, double metric, uint8_t id[16])
+{
+	memset(id, 0, 16);
+	/* Spread ids so hash slots collide and wrap. */
+	uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ULL;
+	memcpy(id, &n, 4);
+	memcpy(id + 4, &h, 8);
+	trk_run r;
+	memset(&r, 0, sizeof r);
+	memcpy(r.id, id, 16);
+	for (int i = 0; i < 16; i++)
+		snprintf(r.hex + 2 * i, 3, "%02x", id[i]);
+	char e[24], name[32];
+	int el = snprintf(e, sizeof e, "%llu", (unsigned long long)exp);
+	int nl = snprintf(name, sizeof name, "run-%u", n);
+	r.experiment_id = (cn_fb_str){e, (uint32_t)el};
+	r.run_name = (cn_fb_str){name, (uint32_t)nl};
+	r.lifecycle_stage = trk_active_stage;
+	r.status = 1;
+	r.start_time = n;
+	cn_kv_batch *batch = cn_kv_batch_new();
+	cn_err err;
+	CN_CHECK_EQ_INT(trk_run_put(batch, &r, true, &err), CN_OK);
+	cn_key k;
+	trk_run_sub_key(&k, id, (cn_fb_str){"m", 1});
+	trk_latest l = {metric, 1, 0};
+	uint8_t packed[24];
+	trk_latest_pack(&l, packed);
+	cn_kv_batch_put(batch, TRK_CF_RUN_LATEST_METRICS, k.b, k.len, packed, sizeof packed);
+	CN_CHECK_EQ_INT(cn_kv_write(s->db, batch, &err), CN_OK);
+	cn_kv_batch_free(batch);
+}
+
+static void drop_run(trk_state *s, const uint8_t id[16])
+{
+	cn_kv_batch *batch = cn_kv_batch_new();
+	cn_key k;
+	trk_run_key(&k, id);
+	cn_kv_batch_del(batch, TRK_CF_RUNS, k.b, k.len);
+	cn_err err;
+	CN_CHECK_EQ_INT(cn_kv_write(s->db, batch, &err), CN_OK);
+	cn_kv_batch_free(batch);
+}
+
+static double metric_of(const trk_sc_exp *e, const trk_sc_run *r)
+{
+	uint32_t key = trk_sc_key_find(e, "m", 1);
+	CN_CHECK(key != TRK_SC_NONE);
+	for (uint32_t i = 0; i < r->nmetrics; i++)
+		if (trk_sc_metrics(r)[i].key == key)
+			return trk_sc_metrics(r)[i].value;
+	return -1;
+}
+
+#define NRUNS 3000
+
+CN_TEST(cache_load_change_forget)
+{
+	char dir[] = "/tmp/cn-runcache-test-XXXXXX";
+	trk_state *s = open_state(dir, (size_t)1 << 30);
+	static uint8_t ids[NRUNS][16];
+	for (uint32_t i = 0; i < NRUNS; i++)
+		put_run(s, 0, i, i, ids[i]);
+	cn_err err;
+	struct trk_sc_exp *e = NULL;
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e, &err), CN_OK);
+	CN_CHECK_EQ_INT(e->nruns, NRUNS);
+	for (uint32_t i = 0; i < NRUNS; i++) {
+		const trk_sc_run *r = trk_sc_run_find(e, ids[i]);
+		CN_CHECK(r != NULL);
+		CN_CHECK(metric_of(e, r) == i);
+	}
+	trk_search_cache_release(s, e);
+
+	/* Write-through: a changed value and a new run. */
+	put_run(s, 0, 7, 1234.5, ids[7]);
+	trk_search_cache_run_changed(s, ids[7]);
+	uint8_t extra[16];
+	put_run(s, 0, NRUNS + 1, 99, extra);
+	trk_search_cache_run_changed(s, extra);
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e, &err), CN_OK);
+	CN_CHECK(metric_of(e, trk_sc_run_find(e, ids[7])) == 1234.5);
+	CN_CHECK(trk_sc_run_find(e, extra) != NULL);
+	CN_CHECK_EQ_INT(e->nruns, NRUNS + 1);
+	trk_search_cache_release(s, e);
+
+	/* Forget two thirds, in an order unrelated to the hash. */
+	for (uint32_t i = 0; i < NRUNS; i++) {
+		if (i % 3 == 0)
+			continue;
+		drop_run(s, ids[i]);
+		trk_search_cache_run_forgotten(s, ids[i]);
+	}
+	/* A changed run that is gone from the store is forgotten too. */
+	drop_run(s, extra);
+	trk_search_cache_run_changed(s, extra);
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e, &err), CN_OK);
+	CN_CHECK_EQ_INT(e->nruns, NRUNS / 3);
+	for (uint32_t i = 0; i < NRUNS; i++) {
+		const trk_sc_run *r = trk_sc_run_find(e, ids[i]);
+		CN_CHECK((r != NULL) == (i % 3 == 0));
+		if (r)
+			CN_CHECK(metric_of(e, r) == i);
+	}
+	CN_CHECK(trk_sc_run_find(e, extra) == NULL);
+	trk_search_cache_release(s, e);
+
+	/* Dropping the experiment: the next acquire reloads the same runs. */
+	trk_search_cache_experiment_forgotten(s, 0);
+	size_t bytes, nexp, nruns;
+	trk_search_cache_stats(s, &bytes, &nexp, &nruns);
+	CN_CHECK_EQ_INT(nexp, 0);
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e, &err), CN_OK);
+	CN_CHECK_EQ_INT(e->nruns, NRUNS / 3);
+	trk_search_cache_release(s, e);
+	cn_tracking_service.close(s);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CN_CHECK_EQ_INT(system(cmd), 0);
+}
+
+CN_TEST(cache_budget_evicts_lru)
+{
+	char dir[] = "/tmp/cn-runcache-test-XXXXXX";
+	trk_state *s = open_state(dir, 80 * 1024);
+	uint8_t id[16];
+	for (uint32_t i = 0; i < 300; i++) {
+		put_run(s, 0, i, i, id);
+		put_run(s, 1, 1000 + i, i, id);
+	}
+	cn_err err;
+	struct trk_sc_exp *e0 = NULL, *e1 = NULL;
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e0, &err), CN_OK);
+	size_t one, nexp, nruns;
+	trk_search_cache_stats(s, &one, &nexp, &nruns);
+	CN_CHECK(one < 80 * 1024); /* one experiment fits */
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 1, &e1, &err), CN_OK);
+	/* Both pinned: over budget but nothing evicted while in use. */
+	trk_search_cache_stats(s, &one, &nexp, &nruns);
+	CN_CHECK_EQ_INT(nexp, 2);
+	CN_CHECK_EQ_INT(nruns, 600);
+	trk_search_cache_release(s, e0);
+	trk_search_cache_release(s, e1);
+	/* Released: the least recently used one (0) goes, under the budget again. */
+	size_t bytes;
+	trk_search_cache_stats(s, &bytes, &nexp, &nruns);
+	CN_CHECK_EQ_INT(nexp, 1);
+	CN_CHECK(bytes <= 80 * 1024);
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e0, &err), CN_OK);
+	CN_CHECK_EQ_INT(e0->nruns, 300);
+	trk_search_cache_release(s, e0);
+	cn_tracking_service.close(s);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CN_CHECK_EQ_INT(system(cmd), 0);
+}
+
+CN_TEST_MAIN()
