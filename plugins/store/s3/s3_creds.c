@@ -1,6 +1,9 @@
 /*
  * plugins/store/s3/s3_creds.c: where the S3 plugin finds AWS credentials,
- * in the order AWS's SDKs use:
+ * in the order AWS's SDKs use, after Cairn's own settings:
+ *   0. the settings store.s3.access_key_id, store.s3.secret_access_key and
+ *      (optional) store.s3.session_token (config file, flags, or
+ *      CAIRN_STORE_S3_...; `cairn config` masks them);
  *   1. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
  *      (optional) AWS_SESSION_TOKEN;
  *   2. the shared credentials file: AWS_SHARED_CREDENTIALS_FILE or
@@ -70,6 +73,22 @@ static bool s3_creds_env(s3_creds *c)
 		return false;
 	memset(c, 0, sizeof *c);
 	snprintf(c->source, sizeof c->source, "environment");
+	return s3_copy(c->access_key, sizeof c->access_key, id) &&
+	       s3_copy(c->secret_key, sizeof c->secret_key, secret) &&
+	       s3_copy(c->token, sizeof c->token, token ? token : "");
+}
+
+static bool s3_creds_settings(const cairn_host_api *h, s3_creds *c)
+{
+	if (!h->config_get)
+		return false;
+	const char *id = h->config_get("store.s3.access_key_id");
+	const char *secret = h->config_get("store.s3.secret_access_key");
+	const char *token = h->config_get("store.s3.session_token");
+	if (!id || !*id || !secret || !*secret)
+		return false;
+	memset(c, 0, sizeof *c);
+	snprintf(c->source, sizeof c->source, "settings");
 	return s3_copy(c->access_key, sizeof c->access_key, id) &&
 	       s3_copy(c->secret_key, sizeof c->secret_key, secret) &&
 	       s3_copy(c->token, sizeof c->token, token ? token : "");
@@ -362,7 +381,7 @@ int s3_creds_get(s3_cred_provider *p, s3_creds *out, cairn_error *err)
 	}
 	s3_creds c;
 	int rc = CAIRN_OK;
-	int found = s3_creds_env(&c) || s3_creds_file(p, &c);
+	int found = s3_creds_settings(p->host, &c) || s3_creds_env(&c) || s3_creds_file(p, &c);
 	if (!found)
 		found = s3_creds_container(p->host, &c, err);
 	if (found == 0)

@@ -65,6 +65,8 @@ bool s3_sign_authorization(const cairn_host_api *h, const s3_sign_in *in, char *
 /* "20150830T123600Z" from ms since the epoch. */
 void s3_amz_date(int64_t now_ms, char out[17]);
 void s3_hex(const uint8_t *in, size_t n, char *out);
+/* MD5 of data (s3_md5.c): only for Content-MD5 headers. */
+void s3_md5(const void *data, size_t len, uint8_t out[16]);
 
 /* ------------------------------------------------------------------------ */
 /* XML (s3_xml.c): a bounded scanner for S3's flat response documents. */

@@ -3,12 +3,9 @@
  * '/': objects and common prefixes), stat (HEAD, else "has children") and
  * remove (DeleteObject; recursive: list + DeleteObjects in batches of 1000).
  *
- * Page tokens: the name of the last child given, relative to the listed
- * directory, with a trailing '/' for a directory. The next page asks S3 to
- * start after it, and every entry at or before it is dropped. That makes
- * paging exact whatever the server counts against max-keys (S3 counts
- * prefixes, some emulators do not) and drops a prefix that a server repeats
- * across its own pages.
+ * Paging is exact whatever a server counts against max-keys (S3 counts
+ * prefixes, some emulators do not), and a prefix that a server repeats
+ * across its own pages is given once: see "Order" below.
  */
 #include "s3_int.h"
 
@@ -115,48 +112,204 @@ static void s3_page_next_prefix(s3_page *pg)
 	}
 }
 
+/*
+ * Order. S3 returns keys and common prefixes in byte order of the key, where
+ * a directory "b" is "b/"; the ABI wants byte order of the path, where it is
+ * "b", before "b-c" and "b.txt" (bytes below '/'). Entries therefore wait in
+ * a sorted buffer until nothing S3 can still return sorts before them: after
+ * S3 key k, a later directory can only be a prefix of k that is followed in
+ * k by a byte below '/' (the shortest such prefix is the threshold), or sort
+ * after k. When many entries wait on one such candidate ("x.1" .. "x.9999"
+ * waiting on a directory "x"), one probe (is there a key under "x/"?)
+ * settles it. Page tokens are the last path name given; a page starts after
+ * it (start-after), and drops every entry at or before it.
+ */
+#define S3_LIST_WAIT_MAX 1000
+
+typedef struct s3_ent {
+	char *name; /* child name, no trailing '/' */
+	bool is_dir;
+	int64_t size, mtime_ms;
+} s3_ent;
+
 typedef struct s3_lister {
-	const char *dir;                   /* the listed artifact dir */
-	size_t plen;                       /* length of the key prefix of dir's children */
-	char last[2 * CAIRN_PATH_MAX + 8]; /* last child name given or skipped past */
+	cairn_store *s;
+	const char *dir;    /* the listed artifact dir */
+	const char *prefix; /* the key prefix of dir's children */
+	size_t plen;
+	char last[2 * CAIRN_PATH_MAX + 8]; /* last name given, or the page token */
 	size_t max, given;
 	bool more;
 	cairn_list_fn cb;
 	void *cb_arg;
 	bool stopped;
+	s3_ent *wait; /* sorted by name, directories first on a tie */
+	size_t nwait, capwait;
+	char **settled; /* candidate directories already probed or given */
+	size_t nsettled;
+	bool oom;
 } s3_lister;
 
-/* Offers one child (key relative name); returns false to stop the page. */
-static bool s3_lister_offer(s3_lister *l, const char *key, const s3_page_item *it)
+static int s3_ent_cmp(const char *an, bool ad, const char *bn, bool bd)
 {
-	const char *name = key + l->plen;
-	if (!name[0] || !strcmp(name, "/"))
-		return true; /* the directory's own marker object, or an empty name */
-	if (l->last[0] && strcmp(name, l->last) <= 0)
-		return true; /* given already (or before the page token) */
-	if (l->max && l->given == l->max) {
-		l->more = true;
-		return false;
+	int c = strcmp(an, bn);
+	return c ? c : (int)bd - (int)ad;
+}
+
+static void s3_lister_free(s3_lister *l)
+{
+	for (size_t i = 0; i < l->nwait; i++)
+		free(l->wait[i].name);
+	free(l->wait);
+	for (size_t i = 0; i < l->nsettled; i++)
+		free(l->settled[i]);
+	free(l->settled);
+}
+
+/* Adds a waiting entry unless it is given already or waits already. */
+static void s3_lister_add(s3_lister *l, const char *name, size_t nlen, bool is_dir, int64_t size,
+                          int64_t mtime_ms)
+{
+	char *n = strndup(name, nlen);
+	if (!n) {
+		l->oom = true;
+		return;
 	}
-	char path[CAIRN_PATH_MAX + 2];
-	size_t nlen = strlen(name) - (it->is_dir ? 1 : 0), dlen = strlen(l->dir);
-	snprintf(l->last, sizeof l->last, "%s", name);
-	if (dlen + 1 + nlen > CAIRN_PATH_MAX)
-		return true; /* not addressable as an artifact path */
-	if (dlen)
-		snprintf(path, sizeof path, "%s/%.*s", l->dir, (int)nlen, name);
-	else
-		snprintf(path, sizeof path, "%.*s", (int)nlen, name);
-	cairn_list_entry e = {.path = path,
-	                      .is_dir = it->is_dir,
-	                      .size = it->is_dir ? 0 : it->size,
-	                      .mtime_ms = it->mtime_ms};
-	l->given++;
-	if (l->cb(l->cb_arg, &e) != 0) {
-		l->stopped = true;
-		return false;
+	if (l->last[0] && strcmp(n, l->last) <= 0) {
+		free(n);
+		return;
 	}
-	return true;
+	size_t lo = 0, hi = l->nwait;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s3_ent_cmp(l->wait[mid].name, l->wait[mid].is_dir, n, is_dir) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < l->nwait && !strcmp(l->wait[lo].name, n) && l->wait[lo].is_dir == is_dir) {
+		free(n);
+		return;
+	}
+	if (l->nwait == l->capwait) {
+		size_t cap = l->capwait ? l->capwait * 2 : 64;
+		s3_ent *w = realloc(l->wait, cap * sizeof *w);
+		if (!w) {
+			free(n);
+			l->oom = true;
+			return;
+		}
+		l->wait = w;
+		l->capwait = cap;
+	}
+	memmove(l->wait + lo + 1, l->wait + lo, (l->nwait - lo) * sizeof *l->wait);
+	l->wait[lo] = (s3_ent){.name = n, .is_dir = is_dir, .size = size, .mtime_ms = mtime_ms};
+	l->nwait++;
+}
+
+/* Gives waiting entries whose name is below bound (at or below, with
+ * inclusive; everything when bound is NULL). False once the page is full
+ * or the callback stopped. */
+static bool s3_lister_emit(s3_lister *l, const char *bound, bool inclusive)
+{
+	size_t i = 0;
+	bool go = true;
+	for (; i < l->nwait; i++) {
+		s3_ent *e = &l->wait[i];
+		if (bound) {
+			int c = strcmp(e->name, bound);
+			if (c > 0 || (c == 0 && !inclusive))
+				break;
+		}
+		if (l->max && l->given == l->max) {
+			l->more = true;
+			go = false;
+			break;
+		}
+		char path[CAIRN_PATH_MAX + 2];
+		size_t dlen = strlen(l->dir), nlen = strlen(e->name);
+		snprintf(l->last, sizeof l->last, "%s", e->name);
+		if (dlen + 1 + nlen > CAIRN_PATH_MAX) /* not addressable as an artifact path */
+			continue;
+		snprintf(path, sizeof path, "%s%s%s", l->dir, dlen ? "/" : "", e->name);
+		cairn_list_entry ce = {.path = path,
+		                       .is_dir = e->is_dir,
+		                       .size = e->is_dir ? 0 : e->size,
+		                       .mtime_ms = e->mtime_ms};
+		l->given++;
+		if (l->cb(l->cb_arg, &ce) != 0) {
+			l->stopped = true;
+			i++;
+			go = false;
+			break;
+		}
+	}
+	for (size_t j = 0; j < i; j++)
+		free(l->wait[j].name);
+	if (i) {
+		memmove(l->wait, l->wait + i, (l->nwait - i) * sizeof *l->wait);
+		l->nwait -= i;
+	}
+	return go;
+}
+
+static bool s3_lister_settled(const s3_lister *l, const char *cand, size_t len)
+{
+	if (l->last[0] && (strncmp(cand, l->last, len) < 0 ||
+	                   (strncmp(cand, l->last, len) == 0 && strlen(l->last) >= len)))
+		return true; /* at or before what was given: settled already */
+	for (size_t i = 0; i < l->nsettled; i++)
+		if (strlen(l->settled[i]) == len && !strncmp(l->settled[i], cand, len))
+			return true;
+	return false;
+}
+
+static int s3_has_keys(cairn_store *s, const char *prefix, bool *any, cairn_error *err);
+
+/* After S3 key k (relative, '/' ending a directory): gives what can no
+ * longer be preceded, probing a candidate directory when too much waits. */
+static int s3_lister_advance(s3_lister *l, const char *k, cairn_error *err)
+{
+	for (;;) {
+		size_t cut = 0;
+		bool found = false;
+		for (size_t i = 1; k[i]; i++) {
+			if ((unsigned char)k[i] < '/' && !s3_lister_settled(l, k, i)) {
+				cut = i;
+				found = true;
+				break;
+			}
+		}
+		char bound[2 * CAIRN_PATH_MAX + 8];
+		size_t blen = found ? cut : strlen(k);
+		if (!found && blen && k[blen - 1] == '/')
+			blen--; /* a directory's own name */
+		snprintf(bound, sizeof bound, "%.*s", (int)blen, k);
+		if (!s3_lister_emit(l, bound, !found))
+			return CAIRN_OK;
+		if (!found || l->nwait < S3_LIST_WAIT_MAX)
+			return CAIRN_OK;
+		/* Too much waits on whether bound is a directory: ask. */
+		char probe[3 * CAIRN_PATH_MAX + 8];
+		snprintf(probe, sizeof probe, "%s%s/", l->prefix, bound);
+		bool any = false;
+		int rc = s3_has_keys(l->s, probe, &any, err);
+		if (rc != CAIRN_OK)
+			return rc;
+		char **v = realloc(l->settled, (l->nsettled + 1) * sizeof *v);
+		char *copy = strdup(bound);
+		if (!v || !copy) {
+			free(copy);
+			if (v)
+				l->settled = v;
+			l->oom = true;
+			return CAIRN_OK;
+		}
+		l->settled = v;
+		l->settled[l->nsettled++] = copy;
+		if (any)
+			s3_lister_add(l, bound, strlen(bound), true, 0, 0);
+	}
 }
 
 /* The key prefix of dir's children: "<prefix>/<dir>/", "<prefix>/", or "". */
@@ -172,6 +325,17 @@ static bool s3_dir_prefix(const cairn_store *s, const char *dir, char *out, size
 	return n == 0 || n + 1 < cap;
 }
 
+/* One S3 item of a page: into the lister. */
+static int s3_lister_offer(s3_lister *l, const char *key, const s3_page_item *it, cairn_error *err)
+{
+	const char *name = key + l->plen;
+	size_t nlen = strlen(name);
+	if (!nlen || !strcmp(name, "/"))
+		return CAIRN_OK; /* the directory's own marker object, or an empty name */
+	s3_lister_add(l, name, it->is_dir ? nlen - 1 : nlen, it->is_dir, it->size, it->mtime_ms);
+	return s3_lister_advance(l, name, err);
+}
+
 int s3_list(cairn_store *s, const char *dir, const char *page_token, size_t max_entries,
             cairn_list_fn cb, void *cb_arg, char *next_token, size_t next_token_cap,
             cairn_error *err)
@@ -184,8 +348,13 @@ int s3_list(cairn_store *s, const char *dir, const char *page_token, size_t max_
 	char prefix[2 * CAIRN_PATH_MAX + 4], start[3 * CAIRN_PATH_MAX + 8] = "";
 	if (!s3_dir_prefix(s, dir, prefix, sizeof prefix))
 		return cairn_error_set(err, CAIRN_ERR_INVALID, "path too long");
-	s3_lister l = {
-	        .dir = dir, .plen = strlen(prefix), .max = max_entries, .cb = cb, .cb_arg = cb_arg};
+	s3_lister l = {.s = s,
+	               .dir = dir,
+	               .prefix = prefix,
+	               .plen = strlen(prefix),
+	               .max = max_entries,
+	               .cb = cb,
+	               .cb_arg = cb_arg};
 	if (page_token && page_token[0]) {
 		snprintf(l.last, sizeof l.last, "%s", page_token);
 		snprintf(start, sizeof start, "%s%s", prefix, page_token);
@@ -193,8 +362,9 @@ int s3_list(cairn_store *s, const char *dir, const char *page_token, size_t max_
 	s3_buf out = {0};
 	char cont[2048] = "";
 	int rc = CAIRN_OK;
-	for (int guard = 0; guard < 1000000; guard++) {
-		size_t want = max_entries ? max_entries - l.given + 1 : 1000;
+	bool done = false;
+	while (rc == CAIRN_OK && !done && !l.more && !l.stopped && !l.oom) {
+		size_t want = max_entries ? max_entries - l.given + l.nwait + 1 : 1000;
 		rc = s3_list_page(s, prefix, true, start, cont, want > 1000 ? 1000 : (int)want,
 		                  &out, err);
 		if (rc != CAIRN_OK)
@@ -202,29 +372,36 @@ int s3_list(cairn_store *s, const char *dir, const char *page_token, size_t max_
 		s3_page pg = {.doc = out.p ? out.p : "", .len = out.len};
 		s3_page_next_content(&pg);
 		s3_page_next_prefix(&pg);
-		bool go = true;
-		while (go && (pg.c_have || pg.p_have)) {
+		while (rc == CAIRN_OK && !l.more && !l.stopped && (pg.c_have || pg.p_have)) {
 			bool take_c = pg.c_have && (!pg.p_have || strcmp(pg.ckey, pg.pkey) < 0);
 			if (take_c) {
-				go = s3_lister_offer(&l, pg.ckey, &pg.c);
+				rc = s3_lister_offer(&l, pg.ckey, &pg.c, err);
 				s3_page_next_content(&pg);
 			} else {
-				go = s3_lister_offer(&l, pg.pkey, &pg.p);
+				rc = s3_lister_offer(&l, pg.pkey, &pg.p, err);
 				s3_page_next_prefix(&pg);
 			}
 		}
-		if (!go)
-			break;
-		char trunc[16] = "";
+		char trunc[16] = "", prev[sizeof cont];
+		memcpy(prev, cont, sizeof prev);
 		s3_xml_text(pg.doc, pg.len, "IsTruncated", trunc, sizeof trunc);
-		if (strcmp(trunc, "true") != 0 ||
-		    !s3_xml_text(pg.doc, pg.len, "NextContinuationToken", cont, sizeof cont) ||
-		    !cont[0])
-			break;
+		done = strcmp(trunc, "true") != 0 ||
+		       !s3_xml_text(pg.doc, pg.len, "NextContinuationToken", cont, sizeof cont) ||
+		       !cont[0];
+		if (!done && rc == CAIRN_OK && !strcmp(prev, cont))
+			rc = cairn_error_set(
+			        err, CAIRN_ERR_IO,
+			        "list %.300s: the server repeated its continuation token", dir);
 	}
+	if (rc == CAIRN_OK && done && !l.more && !l.stopped && !l.oom)
+		s3_lister_emit(&l, NULL, true); /* the listing is over: nothing can precede */
 	s3_buf_free(&out);
+	bool oom = l.oom;
+	s3_lister_free(&l);
 	if (rc != CAIRN_OK)
 		return rc;
+	if (oom)
+		return cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory while listing");
 	if (l.stopped)
 		return cairn_error_set(err, CAIRN_ERR_CANCELLED, "listing stopped by callback");
 	if (l.more) {
@@ -309,12 +486,15 @@ static int s3_delete_batch(cairn_store *s, const s3_buf *page, size_t *count, ch
 	if (body.oom)
 		rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
 	if (rc == CAIRN_OK && *count) {
-		uint8_t d[32];
-		char b64[64];
+		uint8_t d[32], md5[16];
+		char b64[64], md5_b64[32];
 		s->host->sha256(body.p, body.len, d);
 		s->host->base64_encode(d, 32, b64, sizeof b64, 0);
+		s3_md5(body.p, body.len, md5);
+		s->host->base64_encode(md5, 16, md5_b64, sizeof md5_b64, 0);
 		cairn_http_header h[] = {{"x-amz-sdk-checksum-algorithm", "SHA256"},
-		                         {"x-amz-checksum-sha256", b64}};
+		                         {"x-amz-checksum-sha256", b64},
+		                         {"Content-MD5", md5_b64}};
 		s3_param q[] = {{"delete", ""}};
 		s3_resp resp;
 		s3_req r = {.method = "POST",

@@ -183,6 +183,51 @@ CN_TEST(sigv4_uri_encoding)
 	s3_buf_free(&b);
 }
 
+/* RFC 1321's test suite, and lengths around the padding boundaries. */
+CN_TEST(md5_rfc1321)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+	        {"a", "0cc175b9c0f1b6a831c399e269772661"},
+	        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+	        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+	        {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+	        {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+	         "d174ab98d277d9f5a5611c2c9f419d9f"},
+	        {"1234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	         "0",
+	         "57edf4a22be3c955ac49da2e2107b67a"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t d[16];
+		char hex[33];
+		s3_md5(cases[i].in, strlen(cases[i].in), d);
+		s3_hex(d, 16, hex);
+		CN_CHECK_STR(hex, cases[i].want);
+	}
+	/* Lengths at the padding boundaries (values from Python's hashlib). */
+	static const struct {
+		size_t n;
+		const char *want;
+	} edges[] = {{55, "04364420e25c512fd958a70738aa8f72"},
+	             {56, "668a72d5ba17f08e62dabcafad6db14b"},
+	             {63, "7dc2ca208106a2f703567bdff99d8981"},
+	             {64, "c1bb4f81d892b2d57947682aeb252456"},
+	             {119, "ab347a5f68c8a443cfcddc633f12c24f"},
+	             {120, "fb98667f98096de92620b64f46e1c5b5"}};
+	char buf[130];
+	memset(buf, 'x', sizeof buf);
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+		uint8_t d[16];
+		char hex[33];
+		s3_md5(buf, edges[i].n, d);
+		s3_hex(d, 16, hex);
+		CN_CHECK_STR(hex, edges[i].want);
+	}
+}
+
 CN_TEST(xml_scanner)
 {
 	const char *doc = "<?xml version=\"1.0\"?>\n<!-- <Key>no</Key> -->"

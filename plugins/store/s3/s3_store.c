@@ -27,12 +27,14 @@
  *   store.s3.max_attempts  tries of a request that failed transiently (5xx,
  *                          network), default 3
  *   store.s3.ca_file       PEM bundle to trust; else AWS_CA_BUNDLE; else the system's
- * Credentials: see s3_creds.c (environment, shared file and profile,
- * container endpoint, instance metadata).
+ *   store.s3.access_key_id, store.s3.secret_access_key, store.s3.session_token
+ *                          credentials; when unset, see s3_creds.c (environment,
+ *                          shared file and profile, container, instance metadata)
  *
  * Objects: an artifact "a/b.txt" is the key "<prefix>/a/b.txt"; directories
- * are common prefixes under the delimiter '/'. Listing order is S3's: a
- * directory "b" sorts as "b/", so after a file "b.txt" (byte order of keys).
+ * are common prefixes under the delimiter '/'. Listings are in byte order of
+ * paths, as the ABI says (a directory "b" before "b-c" and "b.txt", where S3
+ * itself puts "b/" after them): see s3_list.c.
  */
 #include "s3_int.h"
 

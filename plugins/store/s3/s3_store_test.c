@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,119 @@ CN_TEST(s3_multipart_and_presign)
 
 static void fixture_stats(const peer *p, char *out, size_t cap);
 
+typedef struct names {
+	char v[2048][32];
+	int is_dir[2048];
+	int n;
+} names;
+
+static int names_cb(void *arg, const cairn_list_entry *e)
+{
+	names *l = arg;
+	if (l->n < 2048) {
+		snprintf(l->v[l->n], sizeof l->v[0], "%s", e->path);
+		l->is_dir[l->n++] = e->is_dir;
+	}
+	return 0;
+}
+
+/* Lists dir in pages of page (0 = one call) into out. */
+static void list_paged(cn_store *s, const char *dir, size_t page, names *out)
+{
+	char tok[CAIRN_PAGE_TOKEN_MAX] = "", in[CAIRN_PAGE_TOKEN_MAX];
+	cn_err err;
+	out->n = 0;
+	for (int calls = 0; calls < 4000; calls++) {
+		snprintf(in, sizeof in, "%s", tok);
+		int before = out->n;
+		CN_CHECK_EQ_INT(cn_store_list(s, dir, calls ? in : NULL, page, names_cb, out, tok,
+		                              sizeof tok, &err),
+		                CN_OK);
+		if (page)
+			CN_CHECK(out->n - before <= (int)page);
+		if (!tok[0])
+			break;
+	}
+}
+
+typedef struct put_job {
+	cn_store *s;
+	int from, to;
+} put_job;
+
+static void *put_range(void *arg)
+{
+	put_job *j = arg;
+	cn_err err;
+	for (int i = j->from; i < j->to; i++) {
+		char p[64];
+		snprintf(p, sizeof p, "wait/x.%04d", i);
+		CN_CHECK_EQ_INT(cn_store_put_bytes(j->s, p, "1", 1, &err), CN_OK);
+	}
+	return NULL;
+}
+
+/* Directories sort by their name, as paths do ("b" < "b-c" < "b.txt"),
+ * not as S3 keys ("b-c" < "b.txt" < "b/"), in every page size; and
+ * enough names waiting on a directory make the plugin ask about it. */
+CN_TEST(s3_listing_order_is_path_order)
+{
+	peer p;
+	bool up = peer_start(&p);
+	CN_CHECK(up);
+	cn_plugin_registry *reg = NULL;
+	cn_err err;
+	CN_CHECK_EQ_INT(cn_plugin_registry_open(&reg, CN_TEST_PLUGIN_DIR, &err), CN_OK);
+	cn_store *s = NULL;
+	if (up) {
+		configure(&p, true);
+		s = open_store(reg, "s3://" BUCKET "/order");
+	}
+	if (s) {
+		static const char *const files[] = {"ord/b.txt", "ord/b/x",  "ord/a",  "ord/b-c",
+		                                    "ord/c",     "ord/c!/y", "ord/c!z"};
+		for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+			CN_CHECK_EQ_INT(cn_store_put_bytes(s, files[i], "1", 1, &err), CN_OK);
+		static const char *const want[] = {"ord/a", "ord/b",  "ord/b-c", "ord/b.txt",
+		                                   "ord/c", "ord/c!", "ord/c!z"};
+		static const int want_dir[] = {0, 1, 0, 0, 0, 1, 0};
+		static names got;
+		for (size_t page = 0; page <= 4; page++) {
+			list_paged(s, "ord", page, &got);
+			CN_CHECK_EQ_INT(got.n, 7);
+			for (int i = 0; i < got.n && i < 7; i++) {
+				CN_CHECK_STR(got.v[i], want[i]);
+				CN_CHECK_EQ_INT(got.is_dir[i], want_dir[i]);
+			}
+		}
+		/* 1100 names "x.NNNN" wait on whether "x" is a directory. */
+		pthread_t t[4];
+		put_job jobs[4];
+		for (int i = 0; i < 4; i++) {
+			jobs[i] = (put_job){s, i * 275, (i + 1) * 275};
+			pthread_create(&t[i], NULL, put_range, &jobs[i]);
+		}
+		for (int i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		CN_CHECK_EQ_INT(cn_store_put_bytes(s, "wait/x/inner", "1", 1, &err), CN_OK);
+		CN_CHECK_EQ_INT(cn_store_put_bytes(s, "wait/y", "1", 1, &err), CN_OK);
+		for (size_t page = 0; page <= 700; page += 700) {
+			list_paged(s, "wait", page, &got);
+			CN_CHECK_EQ_INT(got.n, 1102);
+			CN_CHECK_STR(got.v[0], "wait/x");
+			CN_CHECK(got.is_dir[0]);
+			CN_CHECK_STR(got.v[1], "wait/x.0000");
+			CN_CHECK_STR(got.v[1100], "wait/x.1099");
+			CN_CHECK_STR(got.v[1101], "wait/y");
+		}
+		CN_CHECK_EQ_INT(cn_store_remove(s, "", true, &err), CN_OK);
+		cn_store_close(s);
+	}
+	cn_plugin_registry_close(reg);
+	cn_plugin_host_config_reset();
+	peer_stop(&p);
+}
+
 CN_TEST(s3_server_side_encryption_headers)
 {
 	peer p;
@@ -543,6 +657,12 @@ CN_TEST(s3_credential_sources)
 		configure(&p, true);
 		unsetenv("AWS_ACCESS_KEY_ID");
 		unsetenv("AWS_SECRET_ACCESS_KEY");
+		/* Cairn's settings come first. */
+		cn_plugin_host_config_set("store.s3.access_key_id", AKID, &err);
+		cn_plugin_host_config_set("store.s3.secret_access_key", SECRET, &err);
+		roundtrip(reg, "from-settings");
+		cn_plugin_host_config_set("store.s3.access_key_id", NULL, &err);
+		cn_plugin_host_config_set("store.s3.secret_access_key", NULL, &err);
 		/* The shared credentials file, profile "cairn". */
 		char path[] = "/tmp/cn-s3-creds-XXXXXX";
 		int fd = mkstemp(path);

@@ -231,7 +231,8 @@ function listV2(ctx, bucket) {
   const delim = q.delimiter || '';
   const max = Math.min(1000, q['max-keys'] === undefined ? 1000 : Number(q['max-keys']));
   let after = q['start-after'] || '';
-  if (q['continuation-token']) after = Buffer.from(q['continuation-token'], 'base64').toString('utf8');
+  const continued = !!q['continuation-token'];
+  if (continued) after = Buffer.from(q['continuation-token'], 'base64').toString('utf8');
   const gt = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
   const items = [];
   let truncated = false;
@@ -243,6 +244,8 @@ function listV2(ctx, bucket) {
       if (i >= 0) item = { prefix: o.key.slice(0, i + delim.length) };
     }
     const name = item.prefix || item.key;
+    // A token after a common prefix resumes after everything under it.
+    if (continued && item.prefix && after.startsWith(item.prefix)) continue;
     if (items.length && items[items.length - 1].prefix && items[items.length - 1].prefix === name) continue;
     if (after && !gt(name, after) && !item.prefix) continue;
     if (items.length === max) {
