@@ -9,9 +9,12 @@
  *
  * Durability: every cn_kv_write is WAL-synced before it returns, so an
  * acknowledged write survives kill -9 and power loss. Concurrent writers
- * share one sync: RocksDB's write group commits all queued batches with a
- * single fsync, so throughput grows with concurrency instead of being one
- * fsync per call.
+ * share one sync: writes append to the WAL unsynced and a syncer thread
+ * syncs the WAL once for every writer waiting (kv.c says why this beat
+ * RocksDB's sync=true write groups), so throughput grows with concurrency
+ * instead of being one fsync per call. A batch may be visible to readers
+ * shortly before its writer's sync completes; it is acknowledged only
+ * after.
  *
  * Thread safety: all functions may be called from any thread concurrently,
  * except that a batch or iterator belongs to one thread at a time.
@@ -98,8 +101,8 @@ cn_code cn_kv_checkpoint(cn_kv *db, const char *dir, cn_err *err);
 /* Counters for /metrics. */
 /* writes: cn_kv_write calls that succeeded; reads: cn_kv_get calls;
  * syncs_shared_estimate: synced writes that rode on another writer's WAL
- * sync (RocksDB's DB stats: WAL writes minus WAL syncs, which RocksDB rounds
- * to thousands past 10000; never decreases), 0 when sync is off. */
+ * sync (synced writes minus WAL syncs; exact, the name is historical),
+ * 0 when sync is off. */
 typedef struct cn_kv_stats {
 	uint64_t writes, syncs_shared_estimate, reads;
 } cn_kv_stats;
