@@ -16,7 +16,7 @@
  *    still inserting into the memtable. Each caller still returns only
  *    after its own batch is in a synced WAL, so acknowledged means durable.
  *    (A custom group commit was tried and measured; kv.h says why it was
- *    not kept. With 8 service workers: ~4 writes share each fsync.)
+ *    not kept.)
  *  - point-in-time WAL recovery: after kill -9 or power loss a torn WAL tail
  *    (never acknowledged) is dropped and the database opens.
  */
