@@ -15,7 +15,10 @@
  *
  * Reading: every entry under (run id, metric key) is loaded (chunks are few:
  * one per logging call), the points at or after the `from` position are
- * cut out of each sorted run, and a binary heap merges the runs.
+ * cut out of each sorted run (a chunk's, and the old-form points' one), and
+ * a binary heap merges the runs. Each page of get-history reads the whole
+ * prefix again: cheap for chunks (a 100,000-point history of 1000-point
+ * batches is 100 values), linear in points for old-form data.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,9 +105,8 @@ bool trk_chunk_put(cn_kv_batch *batch, const uint8_t id[16], cn_fb_str mkey,
 	return !key.overflow;
 }
 
-/* One sorted run of records: a chunk's, or the old-form points'. Old-form
- * records keep their extra strings (the value bytes after the f64) in
- * `extra` at extra_off. */
+/* A point being merged. Old-form points with strings keep their whole
+ * stored value in trk_hread.extra at extra_off (extra_len 0: no strings). */
 typedef struct trk_hrec {
 	uint8_t k[TRK_POINT_SUFFIX];
 	uint64_t vbits;
