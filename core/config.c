@@ -78,7 +78,7 @@ static const cfg_setting cfg_table[] = {
          "bus address a `cairn service` binds"},
         {"events", CFG_STR, CFG_FIELD(events), 0, 0, false, "", NULL, NULL,
          "bus address of the event PUB/SUB socket (\"\" = in-process)"},
-        {"service_workers", CFG_INT, CFG_FIELD(service_workers), 1, 1024, false, "8", NULL, NULL,
+        {"service_workers", CFG_INT, CFG_FIELD(service_workers), 1, 1024, false, "32", NULL, NULL,
          "worker threads per service"},
         {"tls_cert", CFG_STR, CFG_FIELD(tls_cert), 0, 0, false, "", NULL, NULL,
          "PEM certificate for tls+tcp:// bus addresses"},

@@ -58,7 +58,7 @@ typedef struct cn_config {
 	/* services (split mode) */
 	char listen[CN_CFG_STR]; /* listen: bus address a `cairn service` binds */
 	char events[CN_CFG_STR]; /* events: PUB/SUB address ("" = inproc default) */
-	int service_workers;     /* service_workers: worker threads per service, 8 */
+	int service_workers;     /* service_workers: worker threads per service, 32 */
 	cn_service_addr
 	        services[CN_CFG_MAX_SERVICES]; /* service.<name>: address, for the gateway */
 	int nservices;

@@ -77,7 +77,7 @@ CN_TEST(defaults)
 	CN_CHECK(c.sync_writes);
 	CN_CHECK_STR(c.listen, "");
 	CN_CHECK_STR(c.events, "");
-	CN_CHECK_EQ_INT(c.service_workers, 8);
+	CN_CHECK_EQ_INT(c.service_workers, 32);
 	CN_CHECK_EQ_INT(c.nservices, 0);
 	CN_CHECK_STR(c.tls_cert, "");
 	CN_CHECK_STR(c.tls_key, "");

@@ -15,6 +15,8 @@
  *    lets the next group's WAL write start while the previous group is
  *    still inserting into the memtable. Each caller still returns only
  *    after its own batch is in a synced WAL, so acknowledged means durable.
+ *    (A custom group commit was tried and measured; kv.h says why it was
+ *    not kept.)
  *  - point-in-time WAL recovery: after kill -9 or power loss a torn WAL tail
  *    (never acknowledged) is dropped and the database opens.
  */

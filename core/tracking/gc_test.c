@@ -250,9 +250,9 @@ CN_TEST(purge_leaves_no_trace)
 	cn_service_stop(rt);
 
 	CN_CHECK_EQ_INT(traces(tdir, raw_dead, 16, -1), 0);
-	/* info, index, param, tag (runName), latest metric, 3 points, input, model
-	 * input, model output */
-	CN_CHECK_EQ_INT(traces(tdir, raw_live, 16, -1), 11);
+	/* info, index, param, tag (runName), latest metric, one chunk holding the
+	 * batch's 3 points, input, model input, model output */
+	CN_CHECK_EQ_INT(traces(tdir, raw_live, 16, -1), 9);
 	CN_CHECK_EQ_INT(traces(tdir, NULL, 0, 8 /* datasets */), 1);
 
 	/* Purging the experiment takes its runs (live or not), its dataset and

@@ -1,8 +1,8 @@
 /*
  * core/tracking/metric_bulk.c: metric history of several runs at once --
  * get-history-bulk-interval (MLflow's sampled charts call) and the UI's
- * get-history-bulk. Both read the run_metrics prefix (run id, metric key),
- * which is already in (step, timestamp, seq) order.
+ * get-history-bulk. Both read a run's metric history through
+ * trk_metric_scan (metric_chunks.c), in (step, timestamp, seq) order.
  *
  * Sampling follows MLflow's server: the distinct steps logged by all the
  * requested runs are pooled; those in [start_step, end_step] (default 0 ..
@@ -83,43 +83,6 @@ static bool trk_i64s_has(const trk_i64s *a, int64_t x)
 {
 	size_t i = trk_i64s_bound(a, x, false);
 	return i < a->n && a->v[i] == x;
-}
-
-cn_code trk_metric_scan(trk_state *s, const uint8_t id[16], cn_fb_str mkey, trk_point_fn fn,
-                        void *arg, cn_err *err)
-{
-	cn_key prefix;
-	trk_run_sub_key(&prefix, id, mkey);
-	if (prefix.overflow)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "metric_key is too long");
-	cn_kv_iter *iter = cn_kv_iter_new(s->db, TRK_CF_RUN_METRICS, prefix.b, prefix.len);
-	if (!iter)
-		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	cn_code rc = CN_OK;
-	bool more = true;
-	for (cn_kv_iter_seek_first(iter); more && cn_kv_iter_valid(iter); cn_kv_iter_next(iter)) {
-		size_t klen, vlen, pos = prefix.len;
-		const uint8_t *k = cn_kv_iter_key(iter, &klen);
-		const uint8_t *v = cn_kv_iter_value(iter, &vlen);
-		trk_history_point p;
-		if (!cn_key_get_i64(k, klen, &pos, &p.step) ||
-		    !cn_key_get_i64(k, klen, &pos, &p.timestamp) ||
-		    !cn_key_get_u64(k, klen, &pos, &p.seq) || pos != klen) {
-			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt metric key");
-			break;
-		}
-		if (!trk_point_unpack(v, vlen, &p.value, &p.model_id, &p.ds_name, &p.ds_digest)) {
-			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt metric point");
-			break;
-		}
-		rc = fn(arg, &p, &more, err);
-		if (rc != CN_OK)
-			break;
-	}
-	if (rc == CN_OK)
-		rc = cn_kv_iter_status(iter, err);
-	cn_kv_iter_free(iter);
-	return rc;
 }
 
 /* A run id of the request: false (contributes nothing) when it cannot name a run. */

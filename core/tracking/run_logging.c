@@ -73,6 +73,29 @@ typedef struct trk_latest_slot {
 	bool have, dirty;
 } trk_latest_slot;
 
+/* One chunk per metric key of the call, from the points slot_of maps to it. */
+static cn_code trk_put_chunks(cn_kv_batch *batch, const uint8_t id[16], const trk_items *it,
+                              const trk_latest_slot *slots, uint32_t nslots,
+                              const uint32_t *slot_of, uint64_t seq, cn_err *err)
+{
+	trk_chunk_point *pts = malloc(it->nmetrics * sizeof *pts);
+	if (!pts)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	cn_code rc = CN_OK;
+	for (uint32_t j = 0; rc == CN_OK && j < nslots; j++) {
+		size_t n = 0;
+		for (uint32_t i = 0; i < it->nmetrics; i++)
+			if (slot_of[i] == j)
+				pts[n++] = (trk_chunk_point){it->metrics[i].step,
+				                             it->metrics[i].timestamp, seq + i,
+				                             it->metrics[i].value};
+		if (!trk_chunk_put(batch, id, slots[j].key, pts, n))
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
+	free(pts);
+	return rc;
+}
+
 static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, const trk_items *it,
                          cn_err *err)
 {
@@ -143,25 +166,36 @@ static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, con
 		}
 	}
 	uint64_t seq = it->nmetrics ? atomic_fetch_add(&s->metric_seq, it->nmetrics) : 0;
+	/* Plain points go into one chunk per metric key (metric_chunks.c);
+	 * slot[i] records each point's key slot so chunks gather in one pass. */
+	uint32_t *slot_of = it->nmetrics ? malloc(it->nmetrics * sizeof *slot_of) : NULL;
+	if (it->nmetrics && !slot_of && rc == CN_OK)
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	for (uint32_t i = 0; rc == CN_OK && i < it->nmetrics; i++) {
 		const trk_point *p = &it->metrics[i];
 		cn_key key;
-		trk_metric_key(&key, id, p->key, p->step, p->timestamp, seq + i);
-		size_t vlen;
-		uint8_t *val =
-		        trk_point_pack(p->value, p->model_id, p->ds_name, p->ds_digest, &vlen);
-		if (!val) {
-			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-			break;
+		slot_of[i] = UINT32_MAX;
+		if (p->model_id.len || p->ds_name.len || p->ds_digest.len) {
+			/* Points with strings keep one key each (tracking.h). */
+			trk_metric_key(&key, id, p->key, p->step, p->timestamp, seq + i);
+			size_t vlen;
+			uint8_t *val = trk_point_pack(p->value, p->model_id, p->ds_name,
+			                              p->ds_digest, &vlen);
+			if (!val) {
+				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+				break;
+			}
+			cn_kv_batch_put(batch, TRK_CF_RUN_METRICS, key.b, key.len, val, vlen);
+			free(val);
 		}
-		cn_kv_batch_put(batch, TRK_CF_RUN_METRICS, key.b, key.len, val, vlen);
-		free(val);
 		if (p->model_id.len) /* the point shows on its logged model too */
 			trk_lm_metric_put(batch, p->model_id, p->key, p->ds_name, p->ds_digest,
 			                  p->timestamp, p->step, seq + i, p->value, id);
 		uint32_t j = 0;
 		while (j < nslots && !trk_str_is(slots[j].key, p->key))
 			j++;
+		if (!(p->model_id.len || p->ds_name.len || p->ds_digest.len))
+			slot_of[i] = j;
 		if (j == nslots) {
 			slots[nslots++].key = p->key;
 			trk_run_sub_key(&key, id, p->key);
@@ -182,6 +216,9 @@ static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, con
 			slots[j].have = slots[j].dirty = true;
 		}
 	}
+	if (rc == CN_OK && it->nmetrics)
+		rc = trk_put_chunks(batch, id, it, slots, nslots, slot_of, seq, err);
+	free(slot_of);
 	for (uint32_t j = 0; rc == CN_OK && j < nslots; j++) {
 		if (!slots[j].dirty)
 			continue;
@@ -341,6 +378,57 @@ static bool trk_token_decode(cn_fb_str t, uint8_t out[TRK_SUFFIX_LEN])
 	return true;
 }
 
+/* One page of get-history: max points, then the position of the next. */
+typedef struct trk_hist_page {
+	cn_fb_builder *b;
+	cn_fb_ref key, run;
+	cn_fb_ref *refs;
+	size_t n, cap, max;
+	bool has_next;
+	uint8_t next[TRK_SUFFIX_LEN];
+} trk_hist_page;
+
+static cn_code trk_hist_add(void *arg, const trk_history_point *p, bool *more, cn_err *err)
+{
+	trk_hist_page *pg = arg;
+	cn_fb_builder *b = pg->b;
+	if (pg->n == pg->max) {
+		trk_point_suffix(pg->next, p->step, p->timestamp, p->seq);
+		pg->has_next = true;
+		*more = false;
+		return CN_OK;
+	}
+	if (pg->n == pg->cap) {
+		size_t cap = pg->cap ? 2 * pg->cap : 1024;
+		if (cap > pg->max)
+			cap = pg->max;
+		cn_fb_ref *nr = realloc(pg->refs, cap * sizeof *nr);
+		if (!nr)
+			return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		pg->refs = nr;
+		pg->cap = cap;
+	}
+	cn_fb_ref mr =
+	        p->model_id.len ? cn_fb_create_string(b, p->model_id.ptr, p->model_id.len) : 0;
+	cn_fb_ref dn = p->ds_name.len ? cn_fb_create_string(b, p->ds_name.ptr, p->ds_name.len) : 0;
+	cn_fb_ref dd =
+	        p->ds_digest.len ? cn_fb_create_string(b, p->ds_digest.ptr, p->ds_digest.len) : 0;
+	cn_Metric_start(b);
+	cn_Metric_add_key(b, pg->key);
+	cn_Metric_add_value(b, p->value);
+	cn_Metric_add_timestamp(b, p->timestamp);
+	cn_Metric_add_step(b, p->step);
+	if (dn)
+		cn_Metric_add_dataset_name(b, dn);
+	if (dd)
+		cn_Metric_add_dataset_digest(b, dd);
+	if (mr)
+		cn_Metric_add_model_id(b, mr);
+	cn_Metric_add_run_id(b, pg->run);
+	pg->refs[pg->n++] = cn_Metric_end(b);
+	return CN_OK;
+}
+
 cn_code trk_get_metric_history(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
                                cn_fb_ref *resp, cn_err *err)
 {
@@ -375,86 +463,21 @@ cn_code trk_get_metric_history(void *st, const cn_call_ctx *ctx, cn_fb_table req
 		return rc;
 	cn_kv_val_release(&rv);
 
-	cn_key prefix;
-	trk_run_sub_key(&prefix, id, mkey);
-	if (prefix.overflow)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "metric_key is too long");
-	cn_kv_iter *iter = cn_kv_iter_new(s->db, TRK_CF_RUN_METRICS, prefix.b, prefix.len);
-	if (!iter)
-		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	if (has_tok) {
-		cn_key seek = prefix;
-		cn_key_raw(&seek, suffix, TRK_SUFFIX_LEN);
-		cn_kv_iter_seek(iter, seek.b, seek.len);
-	} else {
-		cn_kv_iter_seek_first(iter);
-	}
-	size_t cap = 64, n = 0;
-	cn_fb_ref *refs = malloc(cap * sizeof *refs);
-	if (!refs)
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	cn_fb_ref next = 0;
-	cn_fb_ref run_ref = cn_fb_create_string(b, hex, 32);
-	for (; rc == CN_OK && cn_kv_iter_valid(iter); cn_kv_iter_next(iter)) {
-		size_t klen, vlen, pos = prefix.len;
-		const uint8_t *k = cn_kv_iter_key(iter, &klen);
-		const uint8_t *v = cn_kv_iter_value(iter, &vlen);
-		int64_t step, ts;
-		uint64_t seq;
-		if (!cn_key_get_i64(k, klen, &pos, &step) || !cn_key_get_i64(k, klen, &pos, &ts) ||
-		    !cn_key_get_u64(k, klen, &pos, &seq) || pos != klen) {
-			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt metric key");
-			break;
-		}
-		if ((int64_t)n == max) {
-			char t[2 * TRK_SUFFIX_LEN + 1];
-			for (int i = 0; i < TRK_SUFFIX_LEN; i++)
-				snprintf(t + 2 * i, 3, "%02x", k[prefix.len + (size_t)i]);
-			next = cn_fb_create_string(b, t, 2 * TRK_SUFFIX_LEN);
-			break;
-		}
-		double value;
-		cn_fb_str model_id, ds_name, ds_digest;
-		if (!trk_point_unpack(v, vlen, &value, &model_id, &ds_name, &ds_digest)) {
-			rc = cn_err_set(err, CN_DATA_LOSS, "corrupt metric point");
-			break;
-		}
-		if (n == cap) {
-			cn_fb_ref *nr = realloc(refs, 2 * cap * sizeof *refs);
-			if (!nr) {
-				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-				break;
-			}
-			refs = nr;
-			cap *= 2;
-		}
-		cn_fb_ref kr = cn_fb_create_string(b, mkey.ptr, mkey.len);
-		cn_fb_ref mr =
-		        model_id.len ? cn_fb_create_string(b, model_id.ptr, model_id.len) : 0;
-		cn_fb_ref dn = ds_name.len ? cn_fb_create_string(b, ds_name.ptr, ds_name.len) : 0;
-		cn_fb_ref dd =
-		        ds_digest.len ? cn_fb_create_string(b, ds_digest.ptr, ds_digest.len) : 0;
-		cn_Metric_start(b);
-		cn_Metric_add_key(b, kr);
-		cn_Metric_add_value(b, value);
-		cn_Metric_add_timestamp(b, ts);
-		cn_Metric_add_step(b, step);
-		if (dn)
-			cn_Metric_add_dataset_name(b, dn);
-		if (dd)
-			cn_Metric_add_dataset_digest(b, dd);
-		if (mr)
-			cn_Metric_add_model_id(b, mr);
-		cn_Metric_add_run_id(b, run_ref);
-		refs[n++] = cn_Metric_end(b);
-	}
-	if (rc == CN_OK)
-		rc = cn_kv_iter_status(iter, err);
-	cn_kv_iter_free(iter);
-	cn_fb_ref vec = rc == CN_OK && n ? cn_fb_create_vec_refs(b, refs, n) : 0;
-	free(refs);
+	trk_hist_page pg = {.b = b, .max = (size_t)max};
+	pg.key = cn_fb_create_string(b, mkey.ptr, mkey.len);
+	pg.run = cn_fb_create_string(b, hex, 32);
+	rc = trk_metric_scan_from(s, id, mkey, has_tok ? suffix : NULL, trk_hist_add, &pg, err);
+	cn_fb_ref vec = rc == CN_OK && pg.n ? cn_fb_create_vec_refs(b, pg.refs, pg.n) : 0;
+	free(pg.refs);
 	if (rc != CN_OK)
 		return rc;
+	cn_fb_ref next = 0;
+	if (pg.has_next) {
+		char t[2 * TRK_SUFFIX_LEN + 1];
+		for (int i = 0; i < TRK_SUFFIX_LEN; i++)
+			snprintf(t + 2 * i, 3, "%02x", pg.next[i]);
+		next = cn_fb_create_string(b, t, 2 * TRK_SUFFIX_LEN);
+	}
 	cn_GetMetricHistoryResponse_start(b);
 	if (vec)
 		cn_GetMetricHistoryResponse_add_metrics(b, vec);

@@ -239,6 +239,21 @@ typedef cn_code (*trk_point_fn)(void *arg, const trk_history_point *p, bool *mor
 /* Visit run `id`'s history of metric `mkey` in (step, timestamp, seq) order. */
 cn_code trk_metric_scan(trk_state *s, const uint8_t id[16], cn_fb_str mkey, trk_point_fn fn,
                         void *arg, cn_err *err);
+/* metric_chunks.c: history points stored as one chunk per (run, key, call). */
+typedef struct trk_chunk_point {
+	int64_t step, timestamp;
+	uint64_t seq;
+	double value;
+} trk_chunk_point;
+/* Adds one chunk holding pts[0..n) (any order) of metric `mkey` to batch;
+ * false when out of memory or the key is too long. */
+bool trk_chunk_put(cn_kv_batch *batch, const uint8_t id[16], cn_fb_str mkey,
+                   const trk_chunk_point *pts, size_t n);
+/* The 24-byte (step, timestamp, seq) position used by page tokens. */
+void trk_point_suffix(uint8_t out[24], int64_t step, int64_t ts, uint64_t seq);
+/* trk_metric_scan starting at position `from` (NULL: the first point). */
+cn_code trk_metric_scan_from(trk_state *s, const uint8_t id[16], cn_fb_str mkey,
+                             const uint8_t *from, trk_point_fn fn, void *arg, cn_err *err);
 TRK_METHOD(trk_get_metric_history_bulk_interval);
 TRK_METHOD(trk_get_metric_history_bulk);
 /* run_search.c */
