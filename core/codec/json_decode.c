@@ -1,5 +1,8 @@
 /*
- * core/codec/json_decode.c: MLflow JSON request bodies -> FlatBuffers.
+ * core/codec/json_decode.c: MLflow JSON request bodies -> FlatBuffers, the
+ * exact path: cn_json_decode (json_scan.c) comes here for every body its
+ * one-pass scanner does not take, which includes every invalid one, so this
+ * file defines the decoder's accepted language and all of its messages.
  *
  * jansson parses the body (rejecting duplicate keys and invalid UTF-8);
  * the tree is then walked against the schema, children first, so each
@@ -370,9 +373,9 @@ static cn_code jdec_load(const char *json, size_t len, json_t **out, cn_err *err
 	}
 }
 
-cn_code cn_json_decode(const cn_schema *s, int table, const char *json, size_t len,
-                       const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b, cn_fb_ref *root,
-                       cn_err *err)
+cn_code codec_json_decode_dom(const cn_schema *s, int table, const char *json, size_t len,
+                              const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b,
+                              cn_fb_ref *root, cn_err *err)
 {
 	if (!s || !b || !root || (len && !json) || table < 0 || (size_t)table >= s->ntables)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cn_json_decode: bad arguments");
