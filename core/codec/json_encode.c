@@ -68,6 +68,21 @@ static void jenc_str(cn_buf *out, const char *s, size_t len)
 	out->p[out->len] = '\0';
 }
 
+/* "name": for a schema field name (an identifier: nothing to escape). */
+static inline void jenc_key(cn_buf *out, const char *name)
+{
+	size_t len = strlen(name);
+	if (!cn_buf_reserve(out, len + 3))
+		return;
+	char *p = out->p + out->len;
+	p[0] = '"';
+	memcpy(p + 1, name, len);
+	p[len + 1] = '"';
+	p[len + 2] = ':';
+	out->len += len + 3;
+	out->p[out->len] = '\0';
+}
+
 /* Non-finite values as protobuf's JSON strings; others in shortest form. */
 static void jenc_real(cn_buf *out, double d, bool is_float)
 {
@@ -196,8 +211,7 @@ static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_
 		if (!first)
 			jenc_putc(out, ',');
 		first = false;
-		jenc_str(out, f->name, strlen(f->name));
-		jenc_putc(out, ':');
+		jenc_key(out, f->name);
 		switch (f->type) {
 		case CN_FT_STRING: {
 			cn_fb_str str = cn_fb_get_str(t, f->id);
