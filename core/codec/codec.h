@@ -30,8 +30,10 @@ typedef struct cn_codec_kv {
 } cn_codec_kv;
 
 /* Decode a JSON object into a new root table of type `table`, built in `b`
- * (which the caller has reset). On success *root is the table ref (pass it
- * to cn_fb_finish). An empty body (len == 0) decodes as `{}`. */
+ * (which the caller has reset; the decoder may reset it again). On success
+ * *root is the table ref (pass it to cn_fb_finish). An empty body (len == 0)
+ * decodes as `{}`. Valid bodies take a one-pass path without a JSON tree;
+ * the rest are decoded again with jansson for exact diagnostics. */
 cn_code cn_json_decode(const cn_schema *s, int table, const char *json, size_t len,
                        const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b, cn_fb_ref *root,
                        cn_err *err);

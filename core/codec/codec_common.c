@@ -5,6 +5,8 @@
  */
 #include "core/codec/codec_int.h"
 
+#include "core/codec/dtoa.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -278,6 +280,10 @@ range:;
 
 void codec_fmt_real(char *buf, size_t cap, double d, bool is_float)
 {
+	if (!is_float && cap >= CN_DTOA_MAX) {
+		cn_dtoa(d, buf); /* same text as the loop below, without it */
+		return;
+	}
 	int lo = is_float ? 6 : 15, hi = is_float ? 9 : 17;
 	for (int prec = lo; prec <= hi; prec++) {
 		snprintf(buf, cap, "%.*g", prec, d);

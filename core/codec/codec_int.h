@@ -96,6 +96,17 @@ cn_code codec_err_type(cn_err *err, const char *path, const char *shown, size_t 
 cn_code codec_err_unknown(cn_err *err, const char *path, const cn_schema_table *t);
 cn_code codec_err_oom(cn_err *err);
 
+/* JSON decoding (cn_json_decode) in two parts. The scanner (json_scan.c)
+ * decodes in one pass without a tree and returns false, leaving b dirty, on
+ * anything it does not accept; the jansson path (json_decode.c) then
+ * decodes the same text with MLflow-shaped diagnostics. */
+bool codec_json_decode_scan(const cn_schema *s, int table, const char *json, size_t len,
+                            const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b,
+                            cn_fb_ref *root);
+cn_code codec_json_decode_dom(const cn_schema *s, int table, const char *json, size_t len,
+                              const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b,
+                              cn_fb_ref *root, cn_err *err);
+
 /* True when s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool codec_utf8_valid(const uint8_t *s, size_t len);
 

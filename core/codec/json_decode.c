@@ -1,5 +1,8 @@
 /*
- * core/codec/json_decode.c: MLflow JSON request bodies -> FlatBuffers.
+ * core/codec/json_decode.c: MLflow JSON request bodies -> FlatBuffers, the
+ * exact path: cn_json_decode (json_scan.c) comes here for every body its
+ * one-pass scanner does not take, which includes every invalid one, so this
+ * file defines the decoder's accepted language and all of its messages.
  *
  * jansson parses the body (rejecting duplicate keys and invalid UTF-8);
  * the tree is then walked against the schema, children first, so each
@@ -21,7 +24,35 @@ typedef struct jdec {
 	cn_err *err;
 } jdec;
 
-static cn_code jdec_table(jdec *c, int ti, json_t *obj, int depth, const char *prefix,
+/* Where a value sits ("tags[1].key"), as a chain on the stack. Only error
+ * messages need it as text, so it is spelled out only then (formatting it
+ * for every field cost more than the decode itself). NULL is the top. */
+typedef struct jpath {
+	const struct jpath *up;
+	const char *key; /* NULL: an array element */
+	size_t klen;
+	size_t index;
+} jpath;
+
+static const char *jpath_str(const jpath *p, codec_path *out)
+{
+	if (!p) {
+		out->p[0] = '\0';
+		return out->p;
+	}
+	codec_path up;
+	jpath_str(p->up, &up);
+	if (p->key) {
+		char shown[128];
+		snprintf(shown, sizeof shown, "%.*s", (int)strnlen(p->key, p->klen), p->key);
+		codec_path_field(out, up.p, shown);
+	} else {
+		codec_path_index(out, up.p, p->index);
+	}
+	return out->p;
+}
+
+static cn_code jdec_table(jdec *c, int ti, json_t *obj, int depth, const jpath *at,
                           const cn_codec_kv *extra, size_t nextra, cn_fb_ref *out);
 
 /* Python's name for the type of a JSON value (what MLflow reports). */
@@ -69,26 +100,30 @@ static void jdec_shown(const json_t *v, char *buf, size_t cap, const char **p, s
 	*len = strlen(buf);
 }
 
-static cn_code jdec_type_err(jdec *c, const char *path, const json_t *v)
+static cn_code jdec_type_err(jdec *c, const jpath *at, const json_t *v)
 {
+	codec_path path;
+	jpath_str(at, &path);
 	char buf[256];
 	const char *p;
 	size_t len;
 	jdec_shown(v, buf, sizeof buf, &p, &len);
-	return codec_err_type(c->err, path, p, len, jdec_pytype(v));
+	return codec_err_type(c->err, path.p, p, len, jdec_pytype(v));
 }
 
-static cn_code jdec_value_err(jdec *c, const char *path, const json_t *v, const char *why)
+static cn_code jdec_value_err(jdec *c, const jpath *at, const json_t *v, const char *why)
 {
+	codec_path path;
+	jpath_str(at, &path);
 	char buf[256];
 	const char *p;
 	size_t len;
 	jdec_shown(v, buf, sizeof buf, &p, &len);
-	return codec_err_value(c->err, path, p, len, why);
+	return codec_err_value(c->err, path.p, p, len, why);
 }
 
 /* An integer (or enum) from a JSON number: integral values only. */
-static cn_code jdec_int(jdec *c, const cn_schema_field *f, uint8_t ft, const char *path,
+static cn_code jdec_int(jdec *c, const cn_schema_field *f, uint8_t ft, const jpath *path,
                         const json_t *v, codec_val *out)
 {
 	bool neg;
@@ -121,7 +156,7 @@ static cn_code jdec_int(jdec *c, const cn_schema_field *f, uint8_t ft, const cha
 	return CN_OK;
 }
 
-static cn_code jdec_scalar(jdec *c, const cn_schema_field *f, uint8_t ft, const char *path,
+static cn_code jdec_scalar(jdec *c, const cn_schema_field *f, uint8_t ft, const jpath *path,
                            const json_t *v, codec_val *out)
 {
 	if (ft == CN_FT_BOOL) {
@@ -131,9 +166,12 @@ static cn_code jdec_scalar(jdec *c, const cn_schema_field *f, uint8_t ft, const 
 		out->set = true;
 		return CN_OK;
 	}
-	if (json_is_string(v))
-		return codec_scalar_from_text(c->s, f, ft, path, json_string_value(v),
-		                              json_string_length(v), false, out, c->err);
+	if (json_is_string(v)) {
+		codec_path p;
+		return codec_scalar_from_text(c->s, f, ft, jpath_str(path, &p),
+		                              json_string_value(v), json_string_length(v), false,
+		                              out, c->err);
+	}
 	if (!json_is_number(v))
 		return jdec_type_err(c, path, v);
 	if (codec_is_int(ft))
@@ -154,7 +192,7 @@ static bool jdec_int_id_field(const cn_schema_field *f)
 	return !strcmp(f->name, "experiment_id") || !strcmp(f->name, "experiment_ids");
 }
 
-static cn_code jdec_string(jdec *c, const cn_schema_field *f, const char *path, json_t *v,
+static cn_code jdec_string(jdec *c, const cn_schema_field *f, const jpath *path, json_t *v,
                            cn_fb_ref *out)
 {
 	if (json_is_integer(v) && jdec_int_id_field(f)) {
@@ -169,37 +207,39 @@ static cn_code jdec_string(jdec *c, const cn_schema_field *f, const char *path, 
 	return *out ? CN_OK : codec_err_oom(c->err);
 }
 
-static cn_code jdec_vector(jdec *c, const cn_schema_field *f, const char *path, json_t *arr,
+static cn_code jdec_vector(jdec *c, const cn_schema_field *f, const jpath *path, json_t *arr,
                            int depth, codec_val *out)
 {
 	size_t n = json_array_size(arr);
 	uint8_t ft = f->elem;
 	size_t esz = (ft == CN_FT_STRING || ft == CN_FT_TABLE) ? sizeof(cn_fb_ref)
 	                                                       : codec_scalar_size(ft);
-	if (!esz)
-		return cn_err_set(c->err, CN_INTERNAL_ERROR, "Unsupported vector field '%s'", path);
+	if (!esz) {
+		codec_path p;
+		return cn_err_set(c->err, CN_INTERNAL_ERROR, "Unsupported vector field '%s'",
+		                  jpath_str(path, &p));
+	}
 	uint8_t *elems = malloc(n ? n * esz : 1);
 	if (!elems)
 		return codec_err_oom(c->err);
 	cn_code rc = CN_OK;
 	for (size_t i = 0; i < n && rc == CN_OK; i++) {
 		json_t *e = json_array_get(arr, i);
-		codec_path ep;
-		codec_path_index(&ep, path, i);
+		jpath ep = {path, NULL, 0, i};
 		if (ft == CN_FT_TABLE) {
 			cn_fb_ref r = 0;
 			if (!json_is_object(e))
-				rc = jdec_type_err(c, ep.p, e);
+				rc = jdec_type_err(c, &ep, e);
 			else
-				rc = jdec_table(c, f->table, e, depth + 1, ep.p, NULL, 0, &r);
+				rc = jdec_table(c, f->table, e, depth + 1, &ep, NULL, 0, &r);
 			memcpy(elems + i * esz, &r, esz);
 		} else if (ft == CN_FT_STRING) {
 			cn_fb_ref r = 0;
-			rc = jdec_string(c, f, ep.p, e, &r);
+			rc = jdec_string(c, f, &ep, e, &r);
 			memcpy(elems + i * esz, &r, esz);
 		} else {
 			codec_val v = {0};
-			rc = jdec_scalar(c, f, ft, ep.p, e, &v);
+			rc = jdec_scalar(c, f, ft, &ep, e, &v);
 			codec_scalar_store(ft, &v, elems + i * esz);
 		}
 	}
@@ -216,8 +256,8 @@ static cn_code jdec_vector(jdec *c, const cn_schema_field *f, const char *path, 
 	return rc;
 }
 
-static cn_code jdec_field(jdec *c, const cn_schema_field *f, const char *path, json_t *v, int depth,
-                          codec_val *out)
+static cn_code jdec_field(jdec *c, const cn_schema_field *f, const jpath *path, json_t *v,
+                          int depth, codec_val *out)
 {
 	switch (f->type) {
 	case CN_FT_STRING: out->set = true; return jdec_string(c, f, path, v, &out->ref);
@@ -234,17 +274,26 @@ static cn_code jdec_field(jdec *c, const cn_schema_field *f, const char *path, j
 	}
 }
 
-static cn_code jdec_table(jdec *c, int ti, json_t *obj, int depth, const char *prefix,
+/* Pending values of a table: on the stack for the usual small tables. */
+#define JDEC_VALS_ON_STACK 32
+
+static cn_code jdec_table(jdec *c, int ti, json_t *obj, int depth, const jpath *at,
                           const cn_codec_kv *extra, size_t nextra, cn_fb_ref *out)
 {
 	if (ti < 0 || (size_t)ti >= c->s->ntables)
 		return cn_err_set(c->err, CN_INTERNAL_ERROR, "Unknown message type %d", ti);
 	const cn_schema_table *t = &c->s->tables[ti];
+	codec_path prefix;
 	if (depth > CODEC_MAX_DEPTH)
 		return cn_err_set(c->err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid parameter '%s': nested deeper than %d levels.", prefix,
-		                  CODEC_MAX_DEPTH);
-	codec_val *vals = calloc(t->nfields ? t->nfields : 1, sizeof *vals);
+		                  "Invalid parameter '%s': nested deeper than %d levels.",
+		                  jpath_str(at, &prefix), CODEC_MAX_DEPTH);
+	codec_val stack_vals[JDEC_VALS_ON_STACK];
+	codec_val *vals = stack_vals;
+	if (t->nfields > JDEC_VALS_ON_STACK)
+		vals = calloc(t->nfields, sizeof *vals);
+	else
+		memset(stack_vals, 0, sizeof stack_vals);
 	if (!vals)
 		return codec_err_oom(c->err);
 	cn_code rc = CN_OK;
@@ -253,26 +302,33 @@ static cn_code jdec_table(jdec *c, int ti, json_t *obj, int depth, const char *p
 	json_t *v;
 	json_object_keylen_foreach(obj, key, klen, v)
 	{
-		codec_path p;
-		char shown[128];
-		snprintf(shown, sizeof shown, "%.*s", (int)strnlen(key, klen), key);
-		codec_path_field(&p, prefix, shown);
+		jpath p = {at, key, klen, 0};
 		const cn_schema_field *f = cn_schema_field_by_name(t, key, klen);
 		if (!f) {
-			rc = codec_err_unknown(c->err, p.p, t);
+			codec_path shown;
+			rc = codec_err_unknown(c->err, jpath_str(&p, &shown), t);
 			break;
 		}
 		if (json_is_null(v) || (f->flags & CN_FF_DEPRECATED))
 			continue;
-		rc = jdec_field(c, f, p.p, v, depth, &vals[f - t->fields]);
+		rc = jdec_field(c, f, &p, v, depth, &vals[f - t->fields]);
 		if (rc != CN_OK)
 			break;
 	}
 	if (rc == CN_OK && nextra)
 		rc = codec_apply_extra(c->s, t, vals, extra, nextra, c->b, c->err);
-	if (rc == CN_OK)
-		rc = codec_emit_table(t, vals, prefix, c->b, out, c->err);
-	free(vals);
+	if (rc == CN_OK) {
+		/* The prefix only shows in the missing-field message. */
+		prefix.p[0] = '\0';
+		for (uint16_t i = 0; i < t->nfields; i++)
+			if ((t->fields[i].flags & CN_FF_REQUIRED) && !vals[i].set) {
+				jpath_str(at, &prefix);
+				break;
+			}
+		rc = codec_emit_table(t, vals, prefix.p, c->b, out, c->err);
+	}
+	if (vals != stack_vals)
+		free(vals);
 	return rc;
 }
 
@@ -317,9 +373,9 @@ static cn_code jdec_load(const char *json, size_t len, json_t **out, cn_err *err
 	}
 }
 
-cn_code cn_json_decode(const cn_schema *s, int table, const char *json, size_t len,
-                       const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b, cn_fb_ref *root,
-                       cn_err *err)
+cn_code codec_json_decode_dom(const cn_schema *s, int table, const char *json, size_t len,
+                              const cn_codec_kv *extra, size_t nextra, cn_fb_builder *b,
+                              cn_fb_ref *root, cn_err *err)
 {
 	if (!s || !b || !root || (len && !json) || table < 0 || (size_t)table >= s->ntables)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cn_json_decode: bad arguments");
@@ -352,7 +408,7 @@ cn_code cn_json_decode(const cn_schema *s, int table, const char *json, size_t l
 		return rc;
 	}
 	jdec c = {s, b, err};
-	rc = jdec_table(&c, table, j, 1, "", extra, nextra, root);
+	rc = jdec_table(&c, table, j, 1, NULL, extra, nextra, root);
 	json_decref(j);
 	if (rc != CN_OK)
 		*root = 0;

@@ -8,9 +8,80 @@
 #include "core/codec/codec_int.h"
 
 #include <math.h>
+
+#include "core/codec/dtoa.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Hot-path writers: reserve once, then write in place (cn_buf keeps p[len]
+ * == 0, so each one terminates what it wrote). */
+static inline void jenc_putc(cn_buf *out, char c)
+{
+	if (out->len + 2 <= out->cap || cn_buf_reserve(out, 1)) {
+		out->p[out->len++] = c;
+		out->p[out->len] = '\0';
+	}
+}
+
+static inline void jenc_i64(cn_buf *out, int64_t v)
+{
+	if (!cn_buf_reserve(out, 24))
+		return;
+	out->len += cn_i64toa(v, out->p + out->len);
+	out->p[out->len] = '\0';
+}
+
+static inline void jenc_u64(cn_buf *out, uint64_t v)
+{
+	if (!cn_buf_reserve(out, 24))
+		return;
+	out->len += cn_u64toa(v, out->p + out->len);
+	out->p[out->len] = '\0';
+}
+
+/* Bytes a JSON string must escape: controls, '"' and '\\'. */
+static inline bool jenc_needs_escape(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len; i++)
+		if (u[i] < 0x20 || u[i] == '"' || u[i] == '\\')
+			return true;
+	return false;
+}
+
+/* A string literal: one copy when nothing needs escaping (keys, run ids,
+ * metric names almost always), else the general escaper. */
+static void jenc_str(cn_buf *out, const char *s, size_t len)
+{
+	if (jenc_needs_escape(s, len)) {
+		cn_buf_json_str(out, s, len);
+		return;
+	}
+	if (!cn_buf_reserve(out, len + 2))
+		return;
+	char *p = out->p + out->len;
+	p[0] = '"';
+	memcpy(p + 1, s, len);
+	p[len + 1] = '"';
+	out->len += len + 2;
+	out->p[out->len] = '\0';
+}
+
+/* "name": for a schema field name (an identifier: nothing to escape). */
+static inline void jenc_key(cn_buf *out, const char *name)
+{
+	size_t len = strlen(name);
+	if (!cn_buf_reserve(out, len + 3))
+		return;
+	char *p = out->p + out->len;
+	p[0] = '"';
+	memcpy(p + 1, name, len);
+	p[len + 1] = '"';
+	p[len + 2] = ':';
+	out->len += len + 3;
+	out->p[out->len] = '\0';
+}
 
 /* Non-finite values as protobuf's JSON strings; others in shortest form. */
 static void jenc_real(cn_buf *out, double d, bool is_float)
@@ -21,6 +92,12 @@ static void jenc_real(cn_buf *out, double d, bool is_float)
 	}
 	if (isinf(d)) {
 		cn_buf_puts(out, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+		return;
+	}
+	if (!is_float) {
+		if (!cn_buf_reserve(out, CN_DTOA_MAX))
+			return;
+		out->len += cn_dtoa(d, out->p + out->len);
 		return;
 	}
 	char tmp[40];
@@ -34,12 +111,12 @@ static void jenc_enum(const cn_schema *s, int ei, int64_t v, cn_buf *out)
 		const cn_schema_enum *e = &s->enums[ei];
 		for (uint16_t i = 0; i < e->nvals; i++) {
 			if (e->vals[i].value == v) {
-				cn_buf_json_str(out, e->vals[i].name, strlen(e->vals[i].name));
+				jenc_str(out, e->vals[i].name, strlen(e->vals[i].name));
 				return;
 			}
 		}
 	}
-	cn_buf_printf(out, "%lld", (long long)v); /* not a known value: the number */
+	jenc_i64(out, v); /* not a known value: the number */
 }
 
 /* Scalar of type ft stored at p. */
@@ -62,7 +139,7 @@ static void jenc_scalar(const cn_schema *s, uint8_t ft, int ei, const uint8_t *p
 	case CN_FT_I64: i = (int64_t)cn_fb_rd_u64(p); break;
 	case CN_FT_U64:
 		if (ei < 0) {
-			cn_buf_printf(out, "%llu", (unsigned long long)cn_fb_rd_u64(p));
+			jenc_u64(out, cn_fb_rd_u64(p));
 			return;
 		}
 		i = (int64_t)cn_fb_rd_u64(p);
@@ -84,7 +161,7 @@ static void jenc_scalar(const cn_schema *s, uint8_t ft, int ei, const uint8_t *p
 	if (ei >= 0)
 		jenc_enum(s, ei, i, out);
 	else
-		cn_buf_printf(out, "%lld", (long long)i);
+		jenc_i64(out, i);
 }
 
 static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_buf *out);
@@ -92,21 +169,21 @@ static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_
 static void jenc_vector(const cn_schema *s, const cn_schema_field *f, cn_fb_vec v, int depth,
                         cn_buf *out)
 {
-	cn_buf_putc(out, '[');
+	jenc_putc(out, '[');
 	size_t esz = codec_scalar_size(f->elem);
 	for (uint32_t i = 0; i < v.n && !cn_buf_failed(out); i++) {
 		if (i)
-			cn_buf_putc(out, ',');
+			jenc_putc(out, ',');
 		if (f->elem == CN_FT_STRING) {
 			cn_fb_str str = cn_fb_vec_str(v, i);
-			cn_buf_json_str(out, str.ptr, str.len);
+			jenc_str(out, str.ptr, str.len);
 		} else if (f->elem == CN_FT_TABLE) {
 			jenc_table(s, f->table, cn_fb_vec_table(v, i), depth + 1, out);
 		} else {
 			jenc_scalar(s, f->elem, f->enum_index, cn_fb_vec_elem(v, i, esz), out);
 		}
 	}
-	cn_buf_putc(out, ']');
+	jenc_putc(out, ']');
 }
 
 static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_buf *out)
@@ -119,7 +196,7 @@ static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_
 	}
 	const cn_schema_table *tab = &s->tables[ti];
 	bool first = true;
-	cn_buf_putc(out, '{');
+	jenc_putc(out, '{');
 	for (uint16_t k = 0; k < tab->nfields && !cn_buf_failed(out); k++) {
 		const cn_schema_field *f = &tab->fields[k];
 		uint16_t off = cn_fb_field_off(t, f->id);
@@ -132,14 +209,13 @@ static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_
 				continue;
 		}
 		if (!first)
-			cn_buf_putc(out, ',');
+			jenc_putc(out, ',');
 		first = false;
-		cn_buf_json_str(out, f->name, strlen(f->name));
-		cn_buf_putc(out, ':');
+		jenc_key(out, f->name);
 		switch (f->type) {
 		case CN_FT_STRING: {
 			cn_fb_str str = cn_fb_get_str(t, f->id);
-			cn_buf_json_str(out, str.ptr, str.len);
+			jenc_str(out, str.ptr, str.len);
 			break;
 		}
 		case CN_FT_TABLE:
@@ -149,7 +225,7 @@ static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_
 		default: jenc_scalar(s, f->type, f->enum_index, t.buf + t.pos + off, out); break;
 		}
 	}
-	cn_buf_putc(out, '}');
+	jenc_putc(out, '}');
 }
 
 cn_code cn_json_encode(const cn_schema *s, int table, cn_fb_table t, cn_buf *out)
