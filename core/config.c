@@ -502,6 +502,18 @@ static cn_code cfg_env(cn_config *c, cn_err *err)
 		memcpy(var, *e, nlen);
 		var[nlen] = '\0';
 		snprintf(name, sizeof name, "%s", var + sizeof pfx - 1);
+		/* CAIRN_SERVICE_WORKERS is the setting service_workers, read
+		 * above, not the address of a service called "workers". */
+		bool is_setting = false;
+		for (size_t i = 0; i < CFG_COUNT && !is_setting; i++) {
+			const char *k = cfg_table[i].key;
+			size_t j = 0;
+			while (k[j] && var[6 + j] == (char)toupper((unsigned char)k[j]))
+				j++;
+			is_setting = !k[j] && var[6 + j] == '\0';
+		}
+		if (is_setting)
+			continue;
 		cn_code rc = cfg_set_service(c, name, eq + 1, var, err);
 		if (rc != CN_OK)
 			return rc;

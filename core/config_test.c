@@ -194,10 +194,13 @@ CN_TEST(env_and_precedence)
 	setenv("CAIRN_REQUEST_TIMEOUT_MS", "45000", 1);
 	setenv("CAIRN_SERVICE_TRACKING", "tcp://t:1", 1);
 	setenv("CAIRN_SERVICE_MODEL_REGISTRY", "tcp://r:2", 1);
+	/* A setting whose name starts with "service", not a service address. */
+	setenv("CAIRN_SERVICE_WORKERS", "5", 1);
 	CN_CHECK_EQ_INT(cn_config_load_env(&c, &err), CN_OK);
 	CN_CHECK_EQ_INT(c.port, 7000);    /* env beats file */
 	CN_CHECK_STR(c.host, "filehost"); /* file beats default */
-	CN_CHECK_EQ_INT(c.service_workers, 3);
+	CN_CHECK_EQ_INT(c.service_workers, 5);
+	CN_CHECK(cn_config_service_addr(&c, "workers") == NULL);
 	CN_CHECK(!c.sync_writes);
 	CN_CHECK_EQ_INT(c.request_timeout_ms, 45000);
 	CN_CHECK_STR(cn_config_service_addr(&c, "tracking"), "tcp://t:1");

@@ -98,7 +98,7 @@ static cn_code vfy_vector(vfy *v, const cn_schema_table *t, const cn_schema_fiel
 	if (!refs)
 		return CN_OK;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t target;
+		uint64_t target = 0;
 		cn_code rc = vfy_deref(v, t, f, data + 4 * i, &target);
 		if (rc == CN_OK)
 			rc = f->elem == CN_FT_STRING ? vfy_string(v, t, f, target)
@@ -116,7 +116,7 @@ static cn_code vfy_field(vfy *v, const cn_schema_table *t, const cn_schema_field
 	if (f->type == CN_FT_STRING || f->type == CN_FT_TABLE || f->type == CN_FT_VECTOR) {
 		if (off < 4 || (uint32_t)off + 4 > tlen)
 			return vfy_fail(v, t, f, "field outside its table");
-		uint64_t target;
+		uint64_t target = 0;
 		cn_code rc = vfy_deref(v, t, f, at, &target);
 		if (rc != CN_OK)
 			return rc;
