@@ -958,7 +958,7 @@ CN_TEST(garbage_and_expired_requests_direct)
 	CN_CHECK_EQ_INT(tu_host(&h, addr, NULL, 2, &err), CN_OK);
 	CN_CHECK_EQ_INT(cn_bus_ip_open(&ep, addr, &err), CN_OK);
 	char out[64];
-	cn_bus_ip_outcome how;
+	cn_bus_ip_outcome how = CN_BUS_IP_REPLY;
 	CN_CHECK_STR(raw_direct_call(ep, "this is not a flatbuffer", 24, &how, out, sizeof out),
 	             "MALFORMED_REQUEST");
 	CN_CHECK_EQ_INT(how, CN_BUS_IP_REPLY);

@@ -35,7 +35,7 @@ static inline jd_result jd_compare(const cn_schema *s, int ti, const char *json,
 		goto out;
 	}
 	if (dom != CN_OK) {
-		snprintf(why, cap, "scanner accepted what jansson rejects: %.300s", err.msg);
+		snprintf(why, cap, "scanner accepted what jansson rejects: %.200s", err.msg);
 		goto out;
 	}
 	const uint8_t *pa, *pb;

@@ -325,8 +325,8 @@ int az_mpu_part_begin(cairn_store *s, const char *path, const char *upload_id, i
 		                       part_number);
 	cairn_store_writer *w = NULL;
 	int rc = az_writer_new(s, path, -1, &w, err);
-	if (rc != CAIRN_OK)
-		return rc;
+	if (rc != CAIRN_OK || !w)
+		return rc != CAIRN_OK ? rc : cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "no writer");
 	memcpy(w->upload_id, upload_id, AZ_UPLOAD_ID_LEN + 1);
 	w->part = part_number;
 	w->part_size = size;
