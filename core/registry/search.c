@@ -156,7 +156,9 @@ static cn_code reg_search(reg_state *s, const reg_query *q, json_t **page, cn_bu
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	bool hide_prompts = rc == CN_OK && !reg_asks_prompts(f);
 	int table = q->versions ? CN_TABLE_ModelVersion : CN_TABLE_RegisteredModel;
-	for (cn_kv_iter_seek_first(it); rc == CN_OK && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && rc == CN_OK && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t vl;
 		const uint8_t *v = cn_kv_iter_value(it, &vl);
 		json_t *doc;
