@@ -50,8 +50,6 @@ REG_METHOD(reg_create_model)
 	cn_code rc = reg_need(name, "name", err);
 	if (rc != CN_OK)
 		return rc;
-	if (memchr(name.ptr, '\0', name.len))
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Invalid model name");
 	int64_t now = cn_now_ms();
 	json_t *model = json_pack("{s:o,s:I,s:I}", "name", reg_strn(name), "creation_timestamp",
 	                          (json_int_t)now, "last_updated_timestamp", (json_int_t)now);

@@ -31,6 +31,7 @@ typedef struct reg_state {
 } reg_state;
 
 #define REG_PROMPT_TAG "mlflow.prompt.is_prompt"
+#define REG_NAME_MAX   512 /* bytes of a model name */
 
 /* store.c */
 cn_code reg_missing(cn_err *err, const char *param);

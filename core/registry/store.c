@@ -23,7 +23,18 @@ cn_code reg_missing(cn_err *err, const char *param)
 
 cn_code reg_need(cn_fb_str v, const char *param, cn_err *err)
 {
-	return v.ptr && v.len ? CN_OK : reg_missing(err, param);
+	if (!v.ptr || v.len == 0)
+		return reg_missing(err, param);
+	/* Names are key parts (core/store/key.h bounds keys at 1 KiB): Cairn's
+	 * explicit limit, where MLflow's SQL stores have their column width. */
+	if ((!strcmp(param, "name") || !strcmp(param, "new_name")) && v.len > REG_NAME_MAX)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "'%s' exceeds the maximum length of %d bytes", param,
+		                  REG_NAME_MAX);
+	if (memchr(v.ptr, '\0', v.len))
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "'%s' must not contain NUL",
+		                  param);
+	return CN_OK;
 }
 
 cn_code reg_parse_version(cn_fb_str v, uint64_t *out, cn_err *err)
@@ -64,7 +75,7 @@ cn_code reg_decode_value(int table, const uint8_t *p, size_t n, json_t **out, cn
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	}
 	json_error_t je;
-	*out = json_loadb(js.p, js.len, 0, &je);
+	*out = json_loadb(js.p, js.len, JSON_ALLOW_NUL, &je);
 	cn_buf_free(&js);
 	return *out ? CN_OK : cn_err_set(err, CN_DATA_LOSS, "stored registry value unreadable");
 }

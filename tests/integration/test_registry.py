@@ -63,6 +63,8 @@ def test_registered_models():
         expect_error(c.post("registered-models/create",
                             {"name": "x", "tags": [{"key": "bad*key", "value": "v"}]}),
                      400, "INVALID_PARAMETER_VALUE", "Invalid value \"bad*key\"")
+        expect_error(c.post("registered-models/create", {"name": "n" * 513}), 400,
+                     "INVALID_PARAMETER_VALUE", "maximum length of 512")
         expect_error(c.get("registered-models/get", {"name": "x"}), 404,
                      "RESOURCE_DOES_NOT_EXIST", "Registered Model with name=x not found")
         check(get_model(c, "clf")["description"] == "first")
@@ -77,6 +79,9 @@ def test_registered_models():
 
         # tags
         ok(c.post("registered-models/set-tag", {"name": "clf", "key": "k", "value": "v"}))
+        # a NUL inside a value is kept, and the model stays readable
+        ok(c.post("registered-models/set-tag", {"name": "clf", "key": "k", "value": "a\u0000b"}))
+        check({t["key"]: t["value"] for t in get_model(c, "clf")["tags"]}["k"] == "a\u0000b")
         ok(c.post("registered-models/set-tag", {"name": "clf", "key": "k", "value": "v2"}))
         tags = {t["key"]: t["value"] for t in get_model(c, "clf")["tags"]}
         check(tags == {"team": "ml", "k": "v2"}, tags)
