@@ -375,8 +375,8 @@ REG_METHOD(reg_set_alias)
 	if (rc == CN_OK)
 		rc = reg_parse_version(cn_SetRegisteredModelAlias_version(req), &a.version, err);
 	if (rc == CN_OK)
-		rc = reg_modify(s, ctx, name, reg_edit_set_alias, &a, "registry.model.updated",
-		                NULL, err);
+		/* Published as registry.alias.*, not as a model update. */
+		rc = reg_modify(s, ctx, name, reg_edit_set_alias, &a, NULL, NULL, err);
 	if (rc == CN_OK) {
 		reg_publish(s, ctx, "registry.alias.set", CN_TABLE_ModelVersion, a.event);
 		*resp = reg_empty(b);
@@ -415,8 +415,8 @@ REG_METHOD(reg_delete_alias)
 	if (rc == CN_OK)
 		rc = reg_validate_alias(a.alias, err);
 	if (rc == CN_OK)
-		rc = reg_modify(s, ctx, name, reg_edit_del_alias, &a, "registry.model.updated",
-		                NULL, err);
+		/* Published as registry.alias.*, not as a model update. */
+		rc = reg_modify(s, ctx, name, reg_edit_del_alias, &a, NULL, NULL, err);
 	if (rc == CN_OK) {
 		if (a.event)
 			reg_publish(s, ctx, "registry.alias.deleted", CN_TABLE_ModelVersion,

@@ -52,7 +52,7 @@ cn_code reg_encode(int table, json_t *doc, uint8_t **out, size_t *len, cn_err *e
 cn_code reg_batch_put(cn_kv_batch *b, int cf, const void *key, size_t klen, int table, json_t *doc,
                       uint8_t **keep, size_t *keep_len, cn_err *err);
 cn_code reg_write(reg_state *s, cn_kv_batch *b, cn_err *err);
-/* Publish an encoded tree (does nothing without an event bus). */
+/* Publish an encoded tree (nothing without an event bus or a topic). */
 void reg_publish(reg_state *s, const cn_call_ctx *ctx, const char *topic, int table, json_t *doc);
 /* Build the response table `table` in b from a tree. */
 cn_code reg_answer(cn_fb_builder *b, int table, json_t *doc, cn_fb_ref *resp, cn_err *err);

@@ -213,6 +213,7 @@ CN_TEST(registry_events_and_resolution)
 	CN_CHECK_EQ_INT(find_event(&seen, "registry.version.created", "m/2/"), 1);
 	CN_CHECK_EQ_INT(find_event(&seen, "registry.version.created", "m/3/"), 0);
 	CN_CHECK_EQ_INT(find_event(&seen, "registry.alias.set", "m/2/champion"), 1);
+	CN_CHECK_EQ_INT(find_event(&seen, "registry.model.updated", "m"), 0);
 	CN_CHECK_EQ_INT(find_event(&seen, "registry.version.stage_changed", "m/1/"), 1);
 
 	cn_fb_builder_free(b);
