@@ -278,6 +278,8 @@ const cn_search_dialect cn_search_dialect_registered_models = {
                                         .numeric_ops = CN_SEARCH_OPS_NUMERIC,
                                         .orderable = true,
                                         .value_label = "attributes",
+                                        .op_label_string = "attribute",
+                                        .op_label_numeric = "attribute",
                                 },
                         [CN_SEARCH_TAG] =
                                 {
@@ -285,6 +287,7 @@ const cn_search_dialect cn_search_dialect_registered_models = {
                                         .prefixes = (const char *const[]){"tag", "tags", NULL},
                                         .kind = CN_SEARCH_STRING,
                                         .string_ops = CN_SEARCH_OPS_STRING,
+                                        .op_label_string = "tag",
                                 },
                 },
         .bare = CN_SEARCH_ATTRIBUTE,
@@ -327,6 +330,8 @@ const cn_search_dialect cn_search_dialect_model_versions = {
                                         .numeric_ops = CN_SEARCH_OPS_NUMERIC,
                                         .orderable = true,
                                         .value_label = "attributes",
+                                        .op_label_string = "attribute",
+                                        .op_label_numeric = "attribute",
                                 },
                         [CN_SEARCH_TAG] =
                                 {
@@ -334,6 +339,7 @@ const cn_search_dialect cn_search_dialect_model_versions = {
                                         .prefixes = (const char *const[]){"tag", "tags", NULL},
                                         .kind = CN_SEARCH_STRING,
                                         .string_ops = CN_SEARCH_OPS_STRING,
+                                        .op_label_string = "tag",
                                 },
                 },
         .bare = CN_SEARCH_ATTRIBUTE,

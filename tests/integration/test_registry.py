@@ -319,7 +319,7 @@ def test_search():
                 break
         check(seen == ["Beta", "alpha", "alphabet", "gamma"], seen)
         expect_error(c.get("registered-models/search", {"filter": "name > 'a'"}), 400,
-                     "INVALID_PARAMETER_VALUE")
+                     "INVALID_PARAMETER_VALUE", "Invalid comparator for attribute: >")
         expect_error(c.get("registered-models/search", {"filter": "run_id = 'a'"}), 400,
                      "INVALID_PARAMETER_VALUE")
         expect_error(c.get("registered-models/search", {"max_results": 1001}), 400,
