@@ -249,3 +249,102 @@ const cn_search_dialect cn_search_dialect_logged_models = {
         .default_order = (const char *const[]){"creation_timestamp_ms DESC", NULL},
         .tiebreak_order = (const char *const[]){"creation_timestamp_ms DESC", "model_id ASC", NULL},
 };
+
+/* ---- search_registered_models (SearchModelUtils, SqlAlchemyStore) ------ */
+
+static const cn_search_key dialect_registered_model_keys[] = {
+        {.name = "name", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "creation_timestamp", .kind = CN_SEARCH_NUMERIC, .flags = CN_SEARCH_KEY_ORDER},
+        {.name = "last_updated_timestamp", .kind = CN_SEARCH_NUMERIC, .flags = CN_SEARCH_KEY_ORDER},
+        /* MLflow's alias of last_updated_timestamp in order_by. */
+        {.name = "timestamp",
+         .canonical = "last_updated_timestamp",
+         .kind = CN_SEARCH_NUMERIC,
+         .flags = CN_SEARCH_KEY_ORDER},
+        {0},
+};
+
+const cn_search_dialect cn_search_dialect_registered_models = {
+        .name = "registered_models",
+        .entities =
+                {
+                        [CN_SEARCH_ATTRIBUTE] =
+                                {
+                                        .name = "attribute",
+                                        .prefixes = (const char *const[]){"attribute", "attributes",
+                                                                          NULL},
+                                        .keys = dialect_registered_model_keys,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                        .value_label = "attributes",
+                                        .op_label_string = "attribute",
+                                        .op_label_numeric = "attribute",
+                                },
+                        [CN_SEARCH_TAG] =
+                                {
+                                        .name = "tag",
+                                        .prefixes = (const char *const[]){"tag", "tags", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .op_label_string = "tag",
+                                },
+                },
+        .bare = CN_SEARCH_ATTRIBUTE,
+        .entity_error = "Valid entity types are ('attribute', 'tag', 'tags')",
+        .null_check_error = "IS NULL / IS NOT NULL is not supported",
+        .default_order = (const char *const[]){"name ASC", NULL},
+        .tiebreak_order = (const char *const[]){"name ASC", NULL},
+};
+
+/* ---- search_model_versions (SearchModelVersionUtils) -------------------- */
+
+static const cn_search_key dialect_model_version_keys[] = {
+        {.name = "name", .kind = CN_SEARCH_STRING, .flags = KEY_FO},
+        {.name = "version_number", .kind = CN_SEARCH_NUMERIC, .flags = KEY_FO},
+        {.name = "run_id",
+         .kind = CN_SEARCH_STRING,
+         .ops = CN_SEARCH_OPBIT(CN_SEARCH_EQ) | CN_SEARCH_OPBIT(CN_SEARCH_NE) | CN_SEARCH_OPS_LIST,
+         .flags = CN_SEARCH_KEY_FILTER | CN_SEARCH_KEY_LIST},
+        {.name = "source_path", .kind = CN_SEARCH_STRING, .flags = CN_SEARCH_KEY_FILTER},
+        {.name = "creation_timestamp", .kind = CN_SEARCH_NUMERIC, .flags = CN_SEARCH_KEY_ORDER},
+        {.name = "last_updated_timestamp", .kind = CN_SEARCH_NUMERIC, .flags = CN_SEARCH_KEY_ORDER},
+        {.name = "timestamp",
+         .canonical = "last_updated_timestamp",
+         .kind = CN_SEARCH_NUMERIC,
+         .flags = CN_SEARCH_KEY_ORDER},
+        {0},
+};
+
+const cn_search_dialect cn_search_dialect_model_versions = {
+        .name = "model_versions",
+        .entities =
+                {
+                        [CN_SEARCH_ATTRIBUTE] =
+                                {
+                                        .name = "attribute",
+                                        .prefixes = (const char *const[]){"attribute", "attributes",
+                                                                          NULL},
+                                        .keys = dialect_model_version_keys,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .numeric_ops = CN_SEARCH_OPS_NUMERIC,
+                                        .orderable = true,
+                                        .value_label = "attributes",
+                                        .op_label_string = "attribute",
+                                        .op_label_numeric = "attribute",
+                                },
+                        [CN_SEARCH_TAG] =
+                                {
+                                        .name = "tag",
+                                        .prefixes = (const char *const[]){"tag", "tags", NULL},
+                                        .kind = CN_SEARCH_STRING,
+                                        .string_ops = CN_SEARCH_OPS_STRING,
+                                        .op_label_string = "tag",
+                                },
+                },
+        .bare = CN_SEARCH_ATTRIBUTE,
+        .entity_error = "Valid entity types are ('attribute', 'tag', 'tags')",
+        .null_check_error = "IS NULL / IS NOT NULL is not supported",
+        .default_order = (const char *const[]){"name ASC", "version_number DESC", NULL},
+        .tiebreak_order = (const char *const[]){"name ASC", "version_number DESC", NULL},
+};

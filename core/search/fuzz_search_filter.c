@@ -51,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_filter(&cn_search_dialect_runs, s, size);
 	fuzz_filter(&cn_search_dialect_experiments, s, size);
 	fuzz_filter(&cn_search_dialect_logged_models, s, size);
+	fuzz_filter(&cn_search_dialect_registered_models, s, size);
+	fuzz_filter(&cn_search_dialect_model_versions, s, size);
 
 	char *z = malloc(size + 1);
 	if (!z)
@@ -62,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)cn_search_order_parse(&cn_search_dialect_runs, z, &o, &err);
 	(void)cn_search_order_parse(&cn_search_dialect_experiments, z, &o, &err);
 	(void)cn_search_order_parse(&cn_search_dialect_logged_models, z, &o, &err);
+	(void)cn_search_order_parse(&cn_search_dialect_registered_models, z, &o, &err);
+	(void)cn_search_order_parse(&cn_search_dialect_model_versions, z, &o, &err);
 
 	/* LIKE: pattern before the first newline, value after. */
 	const char *nl = memchr(s, '\n', size);

@@ -201,6 +201,10 @@ extern const cn_search_dialect cn_search_dialect_experiments;
 extern const cn_search_dialect cn_search_dialect_runs;
 /* MLflow's search_logged_models: attributes, metrics, params, tags. */
 extern const cn_search_dialect cn_search_dialect_logged_models;
+/* MLflow's search_registered_models: name, tags; order by name, timestamps. */
+extern const cn_search_dialect cn_search_dialect_registered_models;
+/* MLflow's search_model_versions: name, version_number, run_id, source_path, tags. */
+extern const cn_search_dialect cn_search_dialect_model_versions;
 
 /* ---- Filters ----------------------------------------------------------- */
 

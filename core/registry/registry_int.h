@@ -1,0 +1,110 @@
+/*
+ * core/registry/registry_int.h: internals shared by the registry service's
+ * files. Not for use outside core/registry/.
+ *
+ * Handlers work on JSON trees (jansson) of the stored FlatBuffers: a stored
+ * value is decoded to a tree with the codec, edited, and encoded back with
+ * the codec, which checks it against the schema both ways. Registry calls are
+ * few and small, and this keeps each handler a short edit of a document.
+ */
+#ifndef CN_REGISTRY_INT_H
+#define CN_REGISTRY_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "core/error.h"
+#include "core/fb/fb.h"
+#include "core/service.h"
+#include "core/store/key.h"
+#include "core/store/kv.h"
+
+enum { REG_CF_MODELS = 0, REG_CF_VERSIONS, REG_CF_COUNTERS, REG_CF_COUNT_ };
+
+typedef struct reg_state {
+	cn_kv *db;
+	cn_bus_pub *events;
+	pthread_mutex_t mu; /* every mutation, read-modify-write included */
+} reg_state;
+
+#define REG_PROMPT_TAG "mlflow.prompt.is_prompt"
+#define REG_NAME_MAX   512 /* bytes of a model name */
+
+/* store.c */
+cn_code reg_missing(cn_err *err, const char *param);
+/* Name from a request: present and non-empty, else MLflow's 400. */
+cn_code reg_need(cn_fb_str v, const char *param, cn_err *err);
+/* "3" -> 3; MLflow's message for anything else. */
+cn_code reg_parse_version(cn_fb_str v, uint64_t *out, cn_err *err);
+void reg_version_key(cn_key *k, const char *name, size_t len, uint64_t version);
+/* Load the model's stored tree; 404 with MLflow's message when absent. */
+cn_code reg_model_load(reg_state *s, const char *name, size_t len, json_t **out, cn_err *err);
+cn_code reg_version_load(reg_state *s, const char *name, size_t len, uint64_t v, json_t **out,
+                         cn_err *err);
+/* Decode a stored FlatBuffer of `table` (verified first) into a tree. */
+cn_code reg_decode_value(int table, const uint8_t *p, size_t n, json_t **out, cn_err *err);
+/* Encode a tree as the FlatBuffer of `table` (malloc'd in *out). */
+cn_code reg_encode(int table, json_t *doc, uint8_t **out, size_t *len, cn_err *err);
+/* Add puts of the encoded tree to batch; optionally keep the bytes for the event. */
+cn_code reg_batch_put(cn_kv_batch *b, int cf, const void *key, size_t klen, int table, json_t *doc,
+                      uint8_t **keep, size_t *keep_len, cn_err *err);
+cn_code reg_write(reg_state *s, cn_kv_batch *b, cn_err *err);
+/* Publish an encoded tree (nothing without an event bus or a topic). */
+void reg_publish(reg_state *s, const cn_call_ctx *ctx, const char *topic, int table, json_t *doc);
+/* Build the response table `table` in b from a tree. */
+cn_code reg_answer(cn_fb_builder *b, int table, json_t *doc, cn_fb_ref *resp, cn_err *err);
+cn_fb_ref reg_empty(cn_fb_builder *b);
+/* Tag arrays [{key, value}]: set (replace or append) and remove. */
+void reg_tag_set(json_t *obj, const char *field, const char *key, size_t klen, const char *val,
+                 size_t vlen);
+bool reg_tag_del(json_t *obj, const char *field, const char *key, size_t klen);
+const char *reg_tag_get(json_t *obj, const char *field, const char *key);
+bool reg_is_prompt(json_t *model);
+json_t *reg_strn(cn_fb_str v);
+/* The model's versions in version order (a JSON array of stored trees). */
+cn_code reg_versions_list(reg_state *s, const char *name, size_t len, json_t **out, cn_err *err);
+/* Answer-ready model: latest_versions (per stage) and aliases added. */
+cn_code reg_model_full(reg_state *s, json_t *model, cn_err *err);
+/* Add a version's aliases (from its model tree) to a version tree. */
+void reg_version_aliases(json_t *model, json_t *version);
+/* Validation (MLflow's validation.py). */
+cn_code reg_validate_tag(cn_fb_str key, cn_fb_str value, bool version_tag, cn_err *err);
+cn_code reg_validate_alias(cn_fb_str alias, cn_err *err);
+
+/* models.c */
+cn_code reg_version_by_alias(reg_state *s, cn_fb_str name, cn_fb_str alias, json_t **out,
+                             cn_err *err);
+/* versions.c: MLflow's stage names, case-insensitive, to canonical form. */
+cn_code reg_canonical_stage(cn_fb_str stage, const char **out, cn_err *err);
+
+/* models.c, versions.c, search.c, resolve.c: methods. */
+#define REG_METHOD(fn)                                                                  \
+	cn_code fn(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b, \
+	           cn_fb_ref *resp, cn_err *err)
+REG_METHOD(reg_create_model);
+REG_METHOD(reg_get_model);
+REG_METHOD(reg_rename_model);
+REG_METHOD(reg_update_model);
+REG_METHOD(reg_delete_model);
+REG_METHOD(reg_set_model_tag);
+REG_METHOD(reg_delete_model_tag);
+REG_METHOD(reg_set_alias);
+REG_METHOD(reg_delete_alias);
+REG_METHOD(reg_get_by_alias);
+REG_METHOD(reg_get_latest_versions);
+REG_METHOD(reg_create_version);
+REG_METHOD(reg_get_version);
+REG_METHOD(reg_update_version);
+REG_METHOD(reg_delete_version);
+REG_METHOD(reg_set_version_tag);
+REG_METHOD(reg_delete_version_tag);
+REG_METHOD(reg_transition_stage);
+REG_METHOD(reg_get_download_uri);
+REG_METHOD(reg_search_models);
+REG_METHOD(reg_search_versions);
+REG_METHOD(reg_resolve_uri);
+
+#endif

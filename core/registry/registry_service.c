@@ -1,0 +1,86 @@
+/*
+ * core/registry/registry_service.c: the registry service's definition, its
+ * state's life cycle and its method table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "core/registry/registry.h"
+#include "core/registry/registry_int.h"
+
+static const char *const reg_cf_names[REG_CF_COUNT_] = {
+        [REG_CF_MODELS] = "models",
+        [REG_CF_VERSIONS] = "versions",
+        [REG_CF_COUNTERS] = "version_counters",
+};
+
+static void reg_free(reg_state *s)
+{
+	if (s->db)
+		cn_kv_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static cn_code reg_open(void **state, const cn_service_env *env, cn_err *err)
+{
+	reg_state *s = calloc(1, sizeof *s);
+	if (!s)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	pthread_mutex_init(&s->mu, NULL);
+	s->events = env->events;
+	if ((errno = cn_mkdirs(env->data_dir, 0755)) != 0) {
+		reg_free(s);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
+		                  env->data_dir, strerror(errno));
+	}
+	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
+	cn_code rc = cn_kv_open(&s->db, env->data_dir, reg_cf_names, REG_CF_COUNT_, &opts, err);
+	if (rc != CN_OK) {
+		reg_free(s);
+		return rc;
+	}
+	*state = s;
+	return CN_OK;
+}
+
+static void reg_close(void *state)
+{
+	if (state)
+		reg_free(state);
+}
+
+static const cn_method reg_methods[] = {
+        {"CreateRegisteredModel", reg_create_model},
+        {"GetRegisteredModel", reg_get_model},
+        {"RenameRegisteredModel", reg_rename_model},
+        {"UpdateRegisteredModel", reg_update_model},
+        {"DeleteRegisteredModel", reg_delete_model},
+        {"SearchRegisteredModels", reg_search_models},
+        {"GetLatestVersions", reg_get_latest_versions},
+        {"SetRegisteredModelTag", reg_set_model_tag},
+        {"DeleteRegisteredModelTag", reg_delete_model_tag},
+        {"SetRegisteredModelAlias", reg_set_alias},
+        {"DeleteRegisteredModelAlias", reg_delete_alias},
+        {"GetModelVersionByAlias", reg_get_by_alias},
+        {"CreateModelVersion", reg_create_version},
+        {"GetModelVersion", reg_get_version},
+        {"UpdateModelVersion", reg_update_version},
+        {"DeleteModelVersion", reg_delete_version},
+        {"SearchModelVersions", reg_search_versions},
+        {"GetModelVersionDownloadUri", reg_get_download_uri},
+        {"SetModelVersionTag", reg_set_version_tag},
+        {"DeleteModelVersionTag", reg_delete_version_tag},
+        {"TransitionModelVersionStage", reg_transition_stage},
+        {"ResolveModelUri", reg_resolve_uri},
+};
+
+const cn_service_def cn_registry_service = {
+        .name = "registry",
+        .open = reg_open,
+        .close = reg_close,
+        .methods = reg_methods,
+        .nmethods = sizeof reg_methods / sizeof reg_methods[0],
+};
