@@ -4,9 +4,11 @@
 
 #include "core/service.h"
 #include "core/tracking/tracking.h"
+#include "core/audit/audit.h"
 
 const cn_service_def *const cn_builtin_services[] = {
         &cn_tracking_service,
+        &cn_audit_service,
         NULL,
 };
 
