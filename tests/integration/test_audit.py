@@ -3,8 +3,11 @@ the trusted user header, one by HTTP Basic), failed writes recorded with
 their error, reads not recorded; after a restart the trail answers by
 entity, by caller and by time range; no route changes or removes records."""
 import base64
+import json
+import subprocess
 import time
 
+import harness
 from harness import Server, check, expect_error, run_tests
 
 AUDIT = "/api/2.0/cairn/audit/search"
@@ -20,8 +23,15 @@ def as_bob():
 
 
 def post(c, path, obj, headers):
-    import json
     return c.raw("POST", "/api/2.0/mlflow/" + path, json.dumps(obj).encode(), headers)
+
+
+def cli(srv, *args):
+    p = subprocess.run([harness.CAIRN, "audit", "--tracking-uri",
+                        "http://127.0.0.1:%d" % srv.port] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, p)
+    return p.stdout
 
 
 def search(c, **params):
@@ -76,6 +86,10 @@ def test_trail():
         recs = search(c, entity_type="experiment_id", entity_id=exp)
         check([x["method"] for x in recs][:2] == ["CreateExperiment", "CreateRun"], recs)
         check(recs[0]["caller"] == "alice", recs[0])
+        # A request field (name) and a reply field (the new experiment_id) both index.
+        by_name = search(c, entity_type="name", entity_id="audited")
+        check([x["method"] for x in by_name] == ["CreateExperiment"], by_name)
+        check({"type": "experiment_id", "id": exp} in by_name[0]["entities"], by_name)
 
         failed = search(c, entity_type="experiment_id", entity_id="987654")
         check(len(failed) == 1 and failed[0]["outcome"] == "RESOURCE_DOES_NOT_EXIST", failed)
@@ -111,6 +125,20 @@ def test_trail():
                       {"Content-Type": "application/json"})
             check(r.status in (404, 405), (m, r))
         check(len(search(c, since=t0, until=t1)) == 6)
+
+        # `cairn audit`: the same answers from the command line.
+        out = cli(srv, "--entity", "run_id=" + run, "--json")
+        check([x["method"] for x in json.loads(out)] ==
+              ["CreateRun", "LogBatch", "UpdateRun", "DeleteRun"], out)
+        out = cli(srv, "--caller", "bob", "--since", str(t0), "--until", str(t1))
+        lines = out.strip().splitlines()
+        check(len(lines) == 3 and "tracking.CreateRun" in lines[0] and "bob" in lines[0], out)
+        check("RESOURCE_DOES_NOT_EXIST" in lines[2], out)
+        out = cli(srv, "--since", "2000-01-01T00:00:00Z", "--max", "2", "--json")
+        check(len(json.loads(out)) == 2, out)
+        p = subprocess.run([harness.CAIRN, "audit", "--since", "yesterday"],
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 2 and "bad time" in p.stderr, p)
     finally:
         srv.cleanup()
 
