@@ -121,6 +121,12 @@ void cn_bus_reply_free(cn_bus_reply *r);
 typedef void (*cn_bus_done_fn)(void *arg, cn_code code, cn_bus_reply *reply, const cn_err *err);
 cn_code cn_bus_call_async(cn_bus_client *c, const cn_bus_call *call, cn_bus_done_fn done, void *arg,
                           cn_err *err);
+/* The same, on behalf of the HTTP client at client_addr ("ip:port", may be
+ * NULL), which the envelope carries to the service (its audit trail). A
+ * separate function, not a cn_bus_call field, so existing positional
+ * initializers of cn_bus_call stay valid. */
+cn_code cn_bus_call_async_from(cn_bus_client *c, const cn_bus_call *call, const char *client_addr,
+                               cn_bus_done_fn done, void *arg, cn_err *err);
 /* Both call functions fail at once (done never runs) with
  * INVALID_PARAMETER_VALUE for a NULL method or deadline_ms <= 0,
  * TEMPORARILY_UNAVAILABLE when the deadline has already passed (or, on
@@ -137,6 +143,7 @@ typedef struct cn_bus_request {
 	int64_t deadline_ms;
 	const uint8_t *payload; /* unverified bytes: handlers verify against the method's table */
 	size_t payload_len;
+	const char *client_addr; /* "" when absent */
 } cn_bus_request;
 
 /* Handle one request. Build the reply table in `b` (reset by the host) and

@@ -39,6 +39,7 @@ typedef struct cn_bus_env_out {
 	const char *error_message;
 	const void *payload;
 	size_t payload_len;
+	const char *client_addr; /* REQUEST: may be NULL */
 } cn_bus_env_out;
 
 /* Build the Envelope in b (reset first); *bytes points into b, valid until
@@ -63,6 +64,7 @@ typedef struct cn_bus_env_in {
 	const char *error_message;
 	const uint8_t *payload;
 	size_t payload_len;
+	const char *client_addr;
 } cn_bus_env_in;
 
 /* Verify buf[0..len) as an Envelope, then read its fields into *in.

@@ -314,9 +314,9 @@ static void client_op_cb(void *arg)
 	client_op_reply(op, msg);
 }
 
-static cn_code client_call_nng(cn_bus_client *c, const cn_bus_call *call, const char *rid,
-                               int64_t now, nng_duration left, cn_bus_done_fn done, void *arg,
-                               cn_err *err)
+static cn_code client_call_nng(cn_bus_client *c, const cn_bus_call *call, const char *client_addr,
+                               const char *rid, int64_t now, nng_duration left, cn_bus_done_fn done,
+                               void *arg, cn_err *err)
 {
 	size_t rid_len = strlen(rid);
 	size_t plen = call->payload ? call->payload_len : 0;
@@ -333,6 +333,7 @@ static cn_code client_call_nng(cn_bus_client *c, const cn_bus_call *call, const 
 	        .request_id = rid,
 	        .method = call->method,
 	        .caller = call->caller,
+	        .client_addr = client_addr,
 	        .deadline_ms = call->deadline_ms,
 	        .payload = call->payload,
 	        .payload_len = plen,
@@ -553,8 +554,9 @@ static void *client_timer_main(void *arg)
 	return NULL;
 }
 
-static cn_code client_call_direct(cn_bus_client *c, const cn_bus_call *call, const char *rid,
-                                  int64_t now, cn_bus_done_fn done, void *arg, cn_err *err)
+static cn_code client_call_direct(cn_bus_client *c, const cn_bus_call *call,
+                                  const char *client_addr, const char *rid, int64_t now,
+                                  cn_bus_done_fn done, void *arg, cn_err *err)
 {
 	size_t plen = call->payload ? call->payload_len : 0;
 	cn_fb_builder *b = client_builder_take(c, plen);
@@ -565,6 +567,7 @@ static cn_code client_call_direct(cn_bus_client *c, const cn_bus_call *call, con
 	        .request_id = rid,
 	        .method = call->method,
 	        .caller = call->caller,
+	        .client_addr = client_addr,
 	        .deadline_ms = call->deadline_ms,
 	        .payload = call->payload,
 	        .payload_len = plen,
@@ -804,6 +807,12 @@ void cn_bus_client_close(cn_bus_client *c)
 cn_code cn_bus_call_async(cn_bus_client *c, const cn_bus_call *call, cn_bus_done_fn done, void *arg,
                           cn_err *err)
 {
+	return cn_bus_call_async_from(c, call, NULL, done, arg, err);
+}
+
+cn_code cn_bus_call_async_from(cn_bus_client *c, const cn_bus_call *call, const char *client_addr,
+                               cn_bus_done_fn done, void *arg, cn_err *err)
+{
 	if (!c || !call || !call->method || !done || call->deadline_ms <= 0)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "bus call needs a client, a method, a callback and a deadline");
@@ -824,8 +833,8 @@ cn_code cn_bus_call_async(cn_bus_client *c, const cn_bus_call *call, cn_bus_done
 		rid = gen;
 	}
 	if (c->ep)
-		return client_call_direct(c, call, rid, now, done, arg, err);
-	return client_call_nng(c, call, rid, now, left, done, arg, err);
+		return client_call_direct(c, call, client_addr, rid, now, done, arg, err);
+	return client_call_nng(c, call, client_addr, rid, now, left, done, arg, err);
 }
 
 /* The blocking call waits on this for its own asynchronous completion. */

@@ -41,6 +41,7 @@ cn_code cn_bus_env_encode(cn_fb_builder *b, const cn_bus_env_out *f, const uint8
 	cn_fb_ref caller = envelope_str(b, f->caller);
 	cn_fb_ref ecode = envelope_str(b, f->error_code);
 	cn_fb_ref emsg = envelope_str(b, f->error_message);
+	cn_fb_ref caddr = envelope_str(b, f->client_addr);
 
 	cn_Envelope_start(b);
 	cn_Envelope_add_kind(b, f->kind);
@@ -52,6 +53,7 @@ cn_code cn_bus_env_encode(cn_fb_builder *b, const cn_bus_env_out *f, const uint8
 	cn_Envelope_add_error_message(b, emsg);
 	cn_Envelope_add_payload(b, payload);
 	cn_Envelope_add_sent_ms(b, cn_now_ms());
+	cn_Envelope_add_client_addr(b, caddr);
 	cn_fb_ref root = cn_Envelope_end(b);
 
 	if (!cn_fb_finish(b, root, bytes, len))
@@ -103,6 +105,7 @@ cn_code cn_bus_env_parse(const void *buf, size_t len, cn_bus_env_in *in, cn_err 
 	in->deadline_ms = cn_Envelope_deadline_ms(t);
 	in->error_code = envelope_cstr(cn_Envelope_error_code(t));
 	in->error_message = envelope_cstr(cn_Envelope_error_message(t));
+	in->client_addr = envelope_cstr(cn_Envelope_client_addr(t));
 	cn_fb_vec v = cn_Envelope_payload(t);
 	if (v.buf) {
 		in->payload = cn_fb_vec_elem(v, 0, 1);

@@ -108,6 +108,7 @@ static cn_code host_run(host_worker *w, const cn_bus_env_in *in, const uint8_t *
 	        .method = in->method,
 	        .request_id = in->request_id,
 	        .caller = in->caller,
+	        .client_addr = in->client_addr,
 	        .deadline_ms = in->deadline_ms,
 	        .payload = in->payload,
 	        .payload_len = in->payload_len,

@@ -98,6 +98,9 @@ static const cfg_setting cfg_table[] = {
          "serve only the artifact routes, no tracking (mlflow server --artifacts-only)"},
         {"artifact_workers", CFG_INT, CFG_FIELD(artifact_workers), 1, 256, false, "8", NULL, NULL,
          "gateway threads that run blocking artifact-store calls"},
+        {"user_header", CFG_STR, CFG_FIELD(user_header), 0, 0, false, "", NULL, NULL,
+         "header a trusted proxy sets to the authenticated user, recorded as the caller "
+         "(\"\" = none; the HTTP Basic user name is used otherwise)"},
 };
 
 #define CFG_COUNT       (sizeof cfg_table / sizeof cfg_table[0])

@@ -79,6 +79,9 @@ typedef struct cn_config {
 	/* artifact proxy */
 	bool artifacts_only;  /* artifacts_only: false (gateway serves only artifact routes) */
 	int artifact_workers; /* artifact_workers: threads for blocking store calls, 8 */
+	/* user_header: request header a trusted proxy sets to the authenticated
+	 * user (e.g. X-Forwarded-User); "" = none. The audit trail's `caller`. */
+	char user_header[64];
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

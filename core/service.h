@@ -32,6 +32,7 @@ typedef struct cn_call_ctx {
 	const char *request_id;
 	const char *caller;
 	int64_t deadline_ms;
+	const char *client_addr; /* HTTP client "ip:port", "" when unknown */
 } cn_call_ctx;
 
 /* A method: read the verified request `req`, build the reply table in b and

@@ -5,10 +5,12 @@
 #include "core/service.h"
 #include "core/tracking/tracking.h"
 #include "core/registry/registry.h"
+#include "core/audit/audit.h"
 
 const cn_service_def *const cn_builtin_services[] = {
         &cn_tracking_service,
         &cn_registry_service,
+        &cn_audit_service,
         NULL,
 };
 

@@ -69,6 +69,17 @@ enum {
 int cn_gw_method_parse(const char *name);
 const char *cn_gw_method_name(int m);
 
+/* Who makes the call and from where (identity.c), for the envelope and so
+ * the audit trail: caller is the configured trusted header's value
+ * (user_header, set by an authenticating proxy), else the HTTP Basic user
+ * name, else "" (anonymous); client_addr is the peer's "ip:port". Until
+ * the gateway authenticates users itself, a caller from Basic auth is what
+ * the client claims. */
+#define CN_GW_CALLER_MAX 256
+#define CN_GW_ADDR_MAX   64
+typedef struct cn_gw_request cn_gw_request;
+void cn_gw_identity(const cn_gw_request *r, char *caller, size_t ccap, char *addr, size_t acap);
+
 /* ---- statistics (metrics.c) -------------------------------------------- */
 
 #define CN_GW_NSTATUS  17 /* fixed status slots plus "other" */

@@ -96,10 +96,12 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 		cn_gw_set_error(r, CN_INTERNAL_ERROR, "out of memory building the request");
 		return;
 	}
+	char caller[CN_GW_CALLER_MAX], client_addr[CN_GW_ADDR_MAX];
+	cn_gw_identity(r, caller, sizeof caller, client_addr, sizeof client_addr);
 	cn_bus_call call = {
 	        .method = cn_schema_cairn.tables[rt->request].short_name,
 	        .request_id = r->req_id,
-	        .caller = "",
+	        .caller = caller,
 	        .deadline_ms = cn_now_ms() + g->cfg.request_timeout_ms,
 	        .payload = buf,
 	        .payload_len = len,
@@ -107,7 +109,7 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 	r->bus_pending = true;
 	if (!cn_gw_park(r))
 		return; /* shutting down: answered 503 on resume */
-	code = cn_bus_call_async(ep->client, &call, mlflow_done, r, &err);
+	code = cn_bus_call_async_from(ep->client, &call, client_addr, mlflow_done, r, &err);
 	if (code != CN_OK)
 		mlflow_done(r, code, NULL, &err); /* done never runs: complete it here */
 }

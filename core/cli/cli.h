@@ -22,6 +22,8 @@ int cli_run_service(cli_opts *o, const char *name, const sigset_t *sigs);
 int cli_run_gateway(cli_opts *o, const sigset_t *sigs, int64_t start_ns);
 /* `cairn gc [options]` (gc.c): argv holds only gc's own options. */
 int cli_run_gc(int argc, char **argv);
+/* `cairn audit [options]` (audit_cmd.c): read the audit trail of a server. */
+int cli_run_audit(int argc, char **argv);
 
 /* `cairn artifacts <upload|download|list> ...` (argv[0] is the subcommand);
  * returns the exit status: 0 done, 1 failed, 2 bad usage. */

@@ -34,6 +34,7 @@ static void cli_usage(FILE *f)
 	        "server\n"
 	        "  gc                     purge deleted runs and experiments for good (`cairn gc "
 	        "--help`)\n"
+	        "  audit                  who did what, when, from where (`cairn audit --help`)\n"
 	        "  version                print versions and exit\n"
 	        "\n"
 	        "common options (every setting also reads CAIRN_<KEY> and a YAML --config file):\n"
@@ -70,6 +71,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "gc")) /* a client of a running server: none of the server's options */
 		return cli_run_gc(argc - 2, argv + 2);
+	if (!strcmp(cmd, "audit")) /* likewise a client: `cairn audit --help` */
+		return cli_run_audit(argc - 2, argv + 2);
 	/* Signals are taken synchronously by the main thread (sigwait), so every
 	 * thread created from here on must have them blocked. */
 	sigset_t sigs;

@@ -121,6 +121,16 @@ static uint8_t *builder_at(cn_fb_builder *b, size_t from_end)
 	return b->buf + b->cap - from_end;
 }
 
+cn_fb_table cn_fb_builder_table(cn_fb_builder *b, cn_fb_ref ref)
+{
+	cn_fb_table t = {NULL, 0};
+	if (b->failed || b->table_open || !ref || ref > b->size)
+		return t;
+	t.buf = builder_at(b, b->size);
+	t.pos = (uint32_t)(b->size - ref);
+	return t;
+}
+
 /* Pad with zeros so that after `extra` more bytes the size is a multiple of
  * `align` (a power of two), as FlatBuffers' "prep" does. */
 static bool builder_prep(cn_fb_builder *b, size_t align, size_t extra)

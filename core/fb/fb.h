@@ -268,6 +268,10 @@ cn_fb_ref cn_fb_table_end(cn_fb_builder *b);
 
 /* Finish with `root` as the root table. On success *out points into the
  * builder (valid until the next reset/free) and returns true. */
+/* Read a table already built in b (not yet finished) in place: every
+ * FlatBuffers offset is relative, so it reads as in a finished buffer.
+ * Valid until b next grows or is reset; absent table if b failed. */
+cn_fb_table cn_fb_builder_table(cn_fb_builder *b, cn_fb_ref ref);
 bool cn_fb_finish(cn_fb_builder *b, cn_fb_ref root, const uint8_t **out, size_t *len);
 
 #endif
