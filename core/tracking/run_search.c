@@ -89,12 +89,6 @@ typedef struct sq_exp {
 	trk_sc_exp *e;
 	uint32_t *ckeys; /* per clause */
 	uint32_t okeys[TRK_MAX_ORDER];
-	/* Where the key sat in the last run that had it (per clause, then per
-	 * order): runs of one experiment mostly share their key sets, so the
-	 * entry is usually at the same index and a lookup touches one cache
-	 * line instead of a binary search's several. Written by the one thread
-	 * running the query. */
-	uint32_t *chint, *ohint;
 } sq_exp;
 
 typedef struct sq_cand {
@@ -112,11 +106,9 @@ static void sq_hex(const uint8_t id[16], char hex[33])
 	hex[32] = '\0';
 }
 
-static const trk_sc_metric *sq_metric(const trk_sc_run *r, uint32_t key, uint32_t *hint)
+static const trk_sc_metric *sq_metric(const trk_sc_run *r, uint32_t key)
 {
 	const trk_sc_metric *m = trk_sc_metrics(r);
-	if (hint && *hint < r->nmetrics && m[*hint].key == key)
-		return &m[*hint];
 	size_t lo = 0, hi = r->nmetrics;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -125,17 +117,11 @@ static const trk_sc_metric *sq_metric(const trk_sc_run *r, uint32_t key, uint32_
 		else
 			hi = mid;
 	}
-	if (lo >= r->nmetrics || m[lo].key != key)
-		return NULL;
-	if (hint)
-		*hint = (uint32_t)lo;
-	return &m[lo];
+	return lo < r->nmetrics && m[lo].key == key ? &m[lo] : NULL;
 }
 
-static const trk_sc_str *sq_str(const trk_sc_str *a, uint32_t n, uint32_t key, uint32_t *hint)
+static const trk_sc_str *sq_str(const trk_sc_str *a, uint32_t n, uint32_t key)
 {
-	if (hint && *hint < n && a[*hint].key == key)
-		return &a[*hint];
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -144,22 +130,18 @@ static const trk_sc_str *sq_str(const trk_sc_str *a, uint32_t n, uint32_t key, u
 		else
 			hi = mid;
 	}
-	if (lo >= n || a[lo].key != key)
-		return NULL;
-	if (hint)
-		*hint = (uint32_t)lo;
-	return &a[lo];
+	return lo < n && a[lo].key == key ? &a[lo] : NULL;
 }
 
 /* The value of a single-valued field of run r; false when it has none.
- * hex is scratch that must outlive *out (run_id). hint: see sq_exp, or NULL. */
+ * hex is scratch that must outlive *out (run_id). */
 static bool sq_value(const trk_sc_run *r, cn_search_entity ent, int field, uint32_t key,
-                     uint32_t *hint, char hex[33], cn_search_value *out)
+                     char hex[33], cn_search_value *out)
 {
 	const trk_sc_str *s;
 	switch (ent) {
 	case CN_SEARCH_METRIC: {
-		const trk_sc_metric *m = key == TRK_SC_NONE ? NULL : sq_metric(r, key, hint);
+		const trk_sc_metric *m = key == TRK_SC_NONE ? NULL : sq_metric(r, key);
 		if (!m)
 			return false;
 		*out = cn_search_value_double(m->value);
@@ -169,8 +151,8 @@ static bool sq_value(const trk_sc_run *r, cn_search_entity ent, int field, uint3
 	case CN_SEARCH_TAG:
 		if (key == TRK_SC_NONE)
 			return false;
-		s = ent == CN_SEARCH_PARAM ? sq_str(trk_sc_params(r), r->nparams, key, hint)
-		                           : sq_str(trk_sc_tags(r), r->ntags, key, hint);
+		s = ent == CN_SEARCH_PARAM ? sq_str(trk_sc_params(r), r->nparams, key)
+		                           : sq_str(trk_sc_tags(r), r->ntags, key);
 		if (!s)
 			return false;
 		*out = cn_search_value_strn(trk_sc_bytes(r, s->off), s->len);
@@ -244,8 +226,7 @@ static bool sq_match(const sq_query *q, const sq_exp *x, const trk_sc_run *r)
 		}
 		char hex[33];
 		cn_search_value v;
-		bool have =
-		        sq_value(r, c->entity, q->cfield[k], x->ckeys[k], &x->chint[k], hex, &v);
+		bool have = sq_value(r, c->entity, q->cfield[k], x->ckeys[k], hex, &v);
 		bool matched =
 		        c->op == CN_SEARCH_IS_NULL ? !have : have && cn_search_clause_match(c, &v);
 		if (!matched)
@@ -268,10 +249,8 @@ static int sq_cmp(const sq_query *q, const sq_cand *a, const sq_cand *b)
 		const cn_search_order *o = &q->sort.orders[i];
 		char ha[33], hb[33];
 		cn_search_value va, vb;
-		bool pa = sq_value(a->r, o->entity, q->ofield[i], a->x->okeys[i], &a->x->ohint[i],
-		                   ha, &va);
-		bool pb = sq_value(b->r, o->entity, q->ofield[i], b->x->okeys[i], &b->x->ohint[i],
-		                   hb, &vb);
+		bool pa = sq_value(a->r, o->entity, q->ofield[i], a->x->okeys[i], ha, &va);
+		bool pb = sq_value(b->r, o->entity, q->ofield[i], b->x->okeys[i], hb, &vb);
 		int c = cn_search_order_compare(o, pa ? &va : NULL, pb ? &vb : NULL);
 		if (c)
 			return c;
@@ -282,60 +261,6 @@ static int sq_cmp(const sq_query *q, const sq_cand *a, const sq_cand *b)
 static int sq_cmp_qsort(const void *a, const void *b, void *arg)
 {
 	return sq_cmp(arg, a, b);
-}
-
-/* ---- prefetching ------------------------------------------------------------ */
-
-/* The scan is bound by memory latency: every run's blob is its own
- * allocation, so each lookup is a cache miss that the hardware prefetcher
- * cannot predict. The scan therefore asks for the lines a run's lookups will
- * read some runs ahead: first the entries at the hinted indexes, then (once
- * those are cached) the string values they point at. */
-enum { SQ_PF_ENTRIES = 16, SQ_PF_VALUES = 8, SQ_PF_KEYS = 4 };
-
-/* Address of the entry of entity ent at index i of r (clamped), or NULL. */
-static const void *sq_entry_addr(const trk_sc_run *r, cn_search_entity ent, uint32_t i)
-{
-	switch (ent) {
-	case CN_SEARCH_METRIC:
-		return r->nmetrics ? trk_sc_metrics(r) + (i < r->nmetrics ? i : r->nmetrics - 1)
-		                   : NULL;
-	case CN_SEARCH_PARAM:
-		return r->nparams ? trk_sc_params(r) + (i < r->nparams ? i : r->nparams - 1) : NULL;
-	case CN_SEARCH_TAG:
-		return r->ntags ? trk_sc_tags(r) + (i < r->ntags ? i : r->ntags - 1) : NULL;
-	default: return NULL;
-	}
-}
-
-static void sq_prefetch_entries(const sq_query *q, const sq_exp *x, const trk_sc_run *r)
-{
-	size_t n = q->nclauses < SQ_PF_KEYS ? q->nclauses : SQ_PF_KEYS;
-	for (size_t k = 0; k < n; k++) {
-		const void *p = x->ckeys[k] == TRK_SC_NONE
-		                        ? NULL
-		                        : sq_entry_addr(r, q->clauses[k]->entity, x->chint[k]);
-		if (p)
-			__builtin_prefetch(p);
-	}
-	if (q->sort.norders && x->okeys[0] != TRK_SC_NONE) {
-		const void *p = sq_entry_addr(r, q->sort.orders[0].entity, x->ohint[0]);
-		if (p)
-			__builtin_prefetch(p);
-	}
-}
-
-static void sq_prefetch_values(const sq_query *q, const sq_exp *x, const trk_sc_run *r)
-{
-	size_t n = q->nclauses < SQ_PF_KEYS ? q->nclauses : SQ_PF_KEYS;
-	for (size_t k = 0; k < n; k++) {
-		cn_search_entity ent = q->clauses[k]->entity;
-		if ((ent != CN_SEARCH_PARAM && ent != CN_SEARCH_TAG) || x->ckeys[k] == TRK_SC_NONE)
-			continue;
-		const trk_sc_str *s = sq_entry_addr(r, ent, x->chint[k]);
-		if (s && s->key == x->ckeys[k])
-			__builtin_prefetch(trk_sc_bytes(r, s->off));
-	}
 }
 
 /* ---- the position a page token carries ----------------------------------- */
@@ -376,7 +301,7 @@ static void sq_position_encode(const sq_query *q, const sq_cand *c, cn_buf *out)
 		const cn_search_order *o = &q->sort.orders[i];
 		char hex[33];
 		cn_search_value v;
-		if (!sq_value(c->r, o->entity, q->ofield[i], c->x->okeys[i], NULL, hex, &v)) {
+		if (!sq_value(c->r, o->entity, q->ofield[i], c->x->okeys[i], hex, &v)) {
 			cn_buf_putc(out, SQ_V_MISSING);
 		} else if (v.type == CN_SEARCH_V_NUMBER && v.is_int) {
 			cn_buf_putc(out, SQ_V_INT);
@@ -459,8 +384,7 @@ static bool sq_after(const sq_query *q, const sq_cursor *cur, const sq_cand *c)
 		const cn_search_order *o = &q->sort.orders[i];
 		char hex[33];
 		cn_search_value v;
-		bool have = sq_value(c->r, o->entity, q->ofield[i], c->x->okeys[i], &c->x->ohint[i],
-		                     hex, &v);
+		bool have = sq_value(c->r, o->entity, q->ofield[i], c->x->okeys[i], hex, &v);
 		int r = cn_search_order_compare(o, have ? &v : NULL,
 		                                cur->present[i] ? &cur->v[i] : NULL);
 		if (r)
@@ -479,7 +403,7 @@ static cn_code sq_anchor_resolve(const sq_query *q, const sq_exp *xs, size_t nx,
 			continue;
 		for (size_t k = 0; k < q->sort.norders; k++) {
 			const cn_search_order *o = &q->sort.orders[k];
-			cur->present[k] = sq_value(r, o->entity, q->ofield[k], xs[i].okeys[k], NULL,
+			cur->present[k] = sq_value(r, o->entity, q->ofield[k], xs[i].okeys[k],
 			                           hexes[k], &cur->v[k]);
 		}
 		cur->set = true;
@@ -778,10 +702,6 @@ static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
 		const trk_sc_exp *e = xs[i].e;
 		for (uint32_t j = 0; j < e->nruns; j++) {
 			const trk_sc_run *r = &e->runs[j];
-			if (j + SQ_PF_ENTRIES < e->nruns)
-				sq_prefetch_entries(q, &xs[i], &e->runs[j + SQ_PF_ENTRIES]);
-			if (j + SQ_PF_VALUES < e->nruns)
-				sq_prefetch_values(q, &xs[i], &e->runs[j + SQ_PF_VALUES]);
 			if (!sq_view_ok(r, q->view) || !sq_match(q, &xs[i], r))
 				continue;
 			sq_cand c = {r, &xs[i]};
@@ -880,8 +800,7 @@ cn_code trk_search_runs(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb
 	size_t nx = 0, nids = rc == CN_OK ? sq_experiment_ids(exps, ids) : 0;
 	for (size_t i = 0; rc == CN_OK && i < nids; i++) {
 		sq_exp *x = &xs[nx];
-		/* ckeys[nc], then chint[nc] and ohint[TRK_MAX_ORDER], zeroed. */
-		x->ckeys = calloc(2 * nc + TRK_MAX_ORDER, sizeof *x->ckeys);
+		x->ckeys = malloc(nc * sizeof *x->ckeys);
 		if (!x->ckeys) {
 			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 			break;
@@ -892,8 +811,6 @@ cn_code trk_search_runs(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb
 			break;
 		}
 		nx++;
-		x->chint = x->ckeys + nc;
-		x->ohint = x->chint + nc;
 		for (size_t k = 0; k < q.nclauses; k++) {
 			const char *key = q.clauses[k]->key;
 			x->ckeys[k] = trk_sc_key_find(x->e, key, strlen(key));
