@@ -217,6 +217,17 @@ static void host_send(host_worker *w, const uint8_t *bytes, size_t len)
 	}
 }
 
+/* Reply builders are kept per worker for reuse; past this size (one huge
+ * answer, e.g. a search of thousands of runs) their memory goes back, or
+ * every worker would pin the largest answer it ever built. */
+#define HOST_BUILDER_KEEP ((size_t)1 << 20)
+
+static void host_trim(host_worker *w)
+{
+	cn_fb_builder_reset_shrink(w->reply_b, HOST_BUILDER_KEEP);
+	cn_fb_builder_reset_shrink(w->env_b, HOST_BUILDER_KEEP);
+}
+
 /* Serve one received message; consumes msg. */
 static void host_serve(host_worker *w, nng_msg *msg)
 {
@@ -226,6 +237,7 @@ static void host_serve(host_worker *w, nng_msg *msg)
 	nng_msg_free(msg);
 	if (o == HOST_REPLY)
 		host_send(w, out, len);
+	host_trim(w);
 }
 
 static void *host_worker_main(void *arg)
@@ -295,6 +307,7 @@ static void *host_worker_direct(void *arg)
 		size_t len = 0;
 		host_outcome o = host_process(w, r->env, r->env_len, &out, &len);
 		host_deliver(w, r, o, out, len);
+		host_trim(w);
 	}
 	return NULL;
 }

@@ -79,6 +79,22 @@ void cn_fb_builder_reset(cn_fb_builder *b)
 	b->nvtables = 0;
 }
 
+void cn_fb_builder_reset_shrink(cn_fb_builder *b, size_t keep)
+{
+	if (!b)
+		return;
+	cn_fb_builder_reset(b);
+	if (b->cap <= keep)
+		return;
+	size_t cap = 4096; /* what a fresh reply builder starts with */
+	uint8_t *nb = malloc(cap);
+	if (!nb)
+		return;
+	free(b->buf);
+	b->buf = nb;
+	b->cap = cap;
+}
+
 bool cn_fb_builder_failed(const cn_fb_builder *b)
 {
 	return !b || b->failed;

@@ -200,6 +200,11 @@ cn_fb_builder *cn_fb_builder_new(size_t initial_capacity);
 void cn_fb_builder_free(cn_fb_builder *b);
 /* Forget everything built so far; keeps memory for reuse. */
 void cn_fb_builder_reset(cn_fb_builder *b);
+/* cn_fb_builder_reset, and swap the buffer for a small one when it grew
+ * past `keep` bytes, so one huge answer does not pin its memory for good in a builder
+ * that is kept for reuse. The buffer is kept when a smaller one cannot be
+ * allocated. */
+void cn_fb_builder_reset_shrink(cn_fb_builder *b, size_t keep);
 /* True after any allocation failure or misuse (e.g. nested table_start). */
 bool cn_fb_builder_failed(const cn_fb_builder *b);
 

@@ -2,6 +2,7 @@
 #include "core/fb/fb.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cn_test.h"
@@ -304,6 +305,45 @@ CN_TEST(growth_keeps_refs_valid)
 	CN_CHECK(cn_fb_get_f64(t, 1, 0) == 0.25);
 	CN_CHECK(!cn_fb_builder_failed(b));
 	free(refs);
+	cn_fb_builder_free(b);
+}
+
+/* A string table of n strings built in b; checks it reads back. */
+static void build_strings(cn_fb_builder *b, int n)
+{
+	cn_fb_ref *refs = calloc((size_t)n, sizeof *refs);
+	CN_CHECK(refs != NULL);
+	for (int i = 0; i < n; i++) {
+		char s[32];
+		int len = snprintf(s, sizeof s, "value %d", i);
+		refs[i] = cn_fb_create_string(b, s, (size_t)len);
+	}
+	cn_fb_ref v = cn_fb_create_vec_refs(b, refs, (size_t)n);
+	cn_fb_table_start(b);
+	cn_fb_add_ref(b, 0, v);
+	size_t len = 0;
+	cn_fb_table t = cn_fb_root(finish(b, cn_fb_table_end(b), &len));
+	cn_fb_vec vec = cn_fb_get_vec(t, 0);
+	CN_CHECK_EQ_INT(vec.n, n);
+	CN_CHECK(cn_fb_str_eq(cn_fb_vec_str(vec, 0), "value 0"));
+	char last[32];
+	snprintf(last, sizeof last, "value %d", n - 1);
+	CN_CHECK(cn_fb_str_eq(cn_fb_vec_str(vec, (uint32_t)n - 1), last));
+	CN_CHECK(!cn_fb_builder_failed(b));
+	free(refs);
+}
+
+CN_TEST(reset_shrink_forgets_and_builds_again)
+{
+	cn_fb_builder *b = cn_fb_builder_new(0);
+	CN_CHECK(b != NULL);
+	build_strings(b, 20000); /* about 400 KiB: past the 64 KiB kept below */
+	cn_fb_builder_reset_shrink(b, 64 << 10);
+	build_strings(b, 3); /* a small answer in the small buffer */
+	cn_fb_builder_reset_shrink(b, 64 << 10);
+	build_strings(b, 20000);                /* and it grows again */
+	cn_fb_builder_reset_shrink(b, 1 << 30); /* under keep: a plain reset */
+	build_strings(b, 10);
 	cn_fb_builder_free(b);
 }
 
