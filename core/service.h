@@ -8,6 +8,8 @@
  * address, verifies every incoming payload against the method's request
  * table (so methods read their request without further checks), calls the
  * method on a worker thread, and wraps the reply or error in an envelope.
+ * It also records every call of a mutating method in the audit trail
+ * (core/audit/audit.h), so a service needs no audit code of its own.
  * The same code serves `cairn server` (inproc://) and `cairn service`
  * (ipc://, tcp://, tls+tcp://).
  */

@@ -14,7 +14,9 @@
  * trace_id, alias, webhook_id, logged_model_id, prompt_id at any depth of
  * non-vector tables, plus "model_version" = "<name>/<version>"), the request as
  * compact JSON with secrets redacted (string members whose name contains
- * secret, password or token) and cut at 4 KiB, the outcome
+ * secret, password or token) and cut at 4 KiB (a request with a vector of
+ * more than 64 items, e.g. a big log-batch, is summarised instead: its top
+ * level with vectors as "<N items>"; request_truncated says so), the outcome
  * (OK or the error code, and message), duration and request id.
  *
  * Durability: the record is written (WAL-synced, as every acknowledged

@@ -84,12 +84,72 @@ cn_code cn_audit_redact(const char *j, size_t n, cn_buf *out)
 	return cn_buf_failed(out) ? CN_INTERNAL_ERROR : CN_OK;
 }
 
+/* Vectors longer than this make the rendering a summary: a log-batch of
+ * 1000 metrics would cost more to render in full than to store, and only
+ * its first 4 KiB would be kept anyway. */
+#define AUDIT_SUMMARY_ITEMS 64
+
+static bool audit_is_bulky(const cn_schema_table *st, cn_fb_table t)
+{
+	for (uint16_t i = 0; i < st->nfields; i++)
+		if (st->fields[i].type == CN_FT_VECTOR &&
+		    cn_fb_get_vec(t, st->fields[i].id).n > AUDIT_SUMMARY_ITEMS)
+			return true;
+	return false;
+}
+
+/* The top level of a bulky request: strings, integers and bools as they
+ * are, secrets as "***", vectors as "<N items>", sub-tables as "{...}". */
+static void audit_summary(const cn_schema_table *st, cn_fb_table t, cn_buf *out)
+{
+	cn_buf_putc(out, '{');
+	bool first = true;
+	for (uint16_t i = 0; i < st->nfields; i++) {
+		const cn_schema_field *f = &st->fields[i];
+		if ((f->flags & CN_FF_DEPRECATED) || !cn_fb_has(t, f->id))
+			continue;
+		cn_buf_printf(out, "%s\"%s\":", first ? "" : ",", f->name);
+		first = false;
+		if (f->type == CN_FT_STRING && cn_audit_is_secret_name(f->name)) {
+			cn_buf_puts(out, "\"***\"");
+		} else if (f->type == CN_FT_STRING) {
+			cn_fb_str s = cn_fb_get_str(t, f->id);
+			cn_buf_json_str(out, s.ptr, s.len);
+		} else if (f->type == CN_FT_VECTOR) {
+			cn_buf_printf(out, "\"<%u items>\"", (unsigned)cn_fb_get_vec(t, f->id).n);
+		} else if (f->type == CN_FT_TABLE) {
+			cn_buf_puts(out, "\"{...}\"");
+		} else if (f->type == CN_FT_BOOL) {
+			cn_buf_puts(out, cn_fb_get_bool(t, f->id, false) ? "true" : "false");
+		} else if (f->type == CN_FT_I64 || f->type == CN_FT_I32) {
+			int64_t v = f->type == CN_FT_I64 ? cn_fb_get_i64(t, f->id, 0)
+			                                 : cn_fb_get_i32(t, f->id, 0);
+			cn_buf_printf(out, "%" PRId64, v);
+		} else {
+			cn_buf_puts(out, "null"); /* other scalars: not worth a summary */
+		}
+	}
+	cn_buf_putc(out, '}');
+}
+
 cn_code cn_audit_render(int table, cn_fb_table t, size_t max, cn_buf *out, bool *truncated)
 {
 	*truncated = false;
 	cn_buf_reset(out);
 	if (!cn_fb_present(t) || table < 0)
 		return CN_OK;
+	const cn_schema_table *st = &cn_schema_cairn.tables[table];
+	if (audit_is_bulky(st, t)) {
+		audit_summary(st, t, out);
+		*truncated = true;
+		if (out->len > max) {
+			size_t cut = max;
+			while (cut > 0 && ((unsigned char)out->p[cut] & 0xC0) == 0x80)
+				cut--;
+			out->len = cut;
+		}
+		return cn_buf_failed(out) ? CN_INTERNAL_ERROR : CN_OK;
+	}
 	cn_buf raw = CN_BUF_INIT;
 	cn_code rc = cn_json_encode(&cn_schema_cairn, table, t, &raw);
 	if (rc == CN_OK)

@@ -63,6 +63,11 @@ def test_trail():
         check(c.get("runs/get", {"run_id": run}).status == 200)
         r = post(c, "runs/search", {"experiment_ids": [exp]}, as_alice())
         check(r.status == 200, r)
+        # A big batch is recorded as a summary, not its 200 metrics.
+        r = post(c, "runs/log-batch", {"run_id": run, "metrics": [
+            {"key": "big", "value": 1.0, "timestamp": 1, "step": s} for s in range(200)]},
+            as_bob())
+        check(r.status == 200, r)
         r = post(c, "runs/delete", {"run_id": run}, as_alice())
         check(r.status == 200, r)
         t1 = int(time.time() * 1000)
@@ -72,9 +77,11 @@ def test_trail():
 
         recs = search(c, entity_type="run_id", entity_id=run)
         methods = [x["method"] for x in recs]
-        check(methods == ["CreateRun", "LogBatch", "UpdateRun", "DeleteRun"], methods)
+        check(methods == ["CreateRun", "LogBatch", "UpdateRun", "LogBatch", "DeleteRun"], methods)
         callers = [x["caller"] for x in recs]
-        check(callers == ["bob", "bob", "alice", "alice"], callers)
+        check(callers == ["bob", "bob", "alice", "bob", "alice"], callers)
+        check(recs[3]["request_truncated"] and '"metrics":"<200 items>"' in recs[3]["request_json"],
+              recs[3])
         for x in recs:
             check(x["outcome"] == "OK", x)
             check(x["client_addr"].startswith("127.0.0.1:"), x)
@@ -82,6 +89,8 @@ def test_trail():
             check(int(x["timestamp_ms"]) >= t0 and int(x["timestamp_ms"]) <= t1, x)
             check(x["request_id"], x)
         check('"status":"FINISHED"' in recs[2]["request_json"], recs[2])
+        check(not recs[1].get("request_truncated") and '"key":"m"' in recs[1]["request_json"],
+              recs[1])
 
         recs = search(c, entity_type="experiment_id", entity_id=exp)
         check([x["method"] for x in recs][:2] == ["CreateExperiment", "CreateRun"], recs)
@@ -98,11 +107,12 @@ def test_trail():
         everything = search(c, since=t0, until=t1)
         names = [x["method"] for x in everything]
         check("GetRun" not in names and "SearchRuns" not in names, names)
-        check(len(everything) == 6, names)
+        check(len(everything) == 7, names)
         check(search(c, since=t1 + 1) == [] or all(
             x["method"] != "CreateRun" for x in search(c, since=t1 + 1)))
         only_bob = search(c, caller="bob", since=t0)
-        check([x["method"] for x in only_bob] == ["CreateRun", "LogBatch", "CreateRun"], only_bob)
+        check([x["method"] for x in only_bob] == ["CreateRun", "LogBatch", "CreateRun", "LogBatch"],
+              only_bob)
 
         # Paging, and newest first.
         page = c.get("search", {"since": t0, "until": t1, "max_results": 4},
@@ -124,15 +134,15 @@ def test_trail():
             r = c.raw(m, "/api/2.0/cairn/audit/records", b"{}",
                       {"Content-Type": "application/json"})
             check(r.status in (404, 405), (m, r))
-        check(len(search(c, since=t0, until=t1)) == 6)
+        check(len(search(c, since=t0, until=t1)) == 7)
 
         # `cairn audit`: the same answers from the command line.
         out = cli(srv, "--entity", "run_id=" + run, "--json")
         check([x["method"] for x in json.loads(out)] ==
-              ["CreateRun", "LogBatch", "UpdateRun", "DeleteRun"], out)
+              ["CreateRun", "LogBatch", "UpdateRun", "LogBatch", "DeleteRun"], out)
         out = cli(srv, "--caller", "bob", "--since", str(t0), "--until", str(t1))
         lines = out.strip().splitlines()
-        check(len(lines) == 3 and "tracking.CreateRun" in lines[0] and "bob" in lines[0], out)
+        check(len(lines) == 4 and "tracking.CreateRun" in lines[0] and "bob" in lines[0], out)
         check("RESOURCE_DOES_NOT_EXIST" in lines[2], out)
         out = cli(srv, "--since", "2000-01-01T00:00:00Z", "--max", "2", "--json")
         check(len(json.loads(out)) == 2, out)
