@@ -1,6 +1,7 @@
 """The artifact proxy end to end against `cairn server`: upload, download,
-HEAD, Range, list, delete, multipart, run listings and /get-artifact, the
-serve/no-serve/artifacts-only modes, an upload cut mid-body, and path safety
+HEAD, Range, list, delete, multipart, run listings, /get-artifact and
+/model-versions/get-artifact, the serve/no-serve/artifacts-only modes, an
+upload cut mid-body, and path safety
 (MLflow's artifact path-traversal CVEs as the reference cases): every unsafe
 path is refused with 400 INVALID_PARAMETER_VALUE and nothing is read or
 written outside the artifact root."""
@@ -532,6 +533,8 @@ def test_modes():
         expect_error(c.get("artifacts/list", {"run_id": "r"}), 503, "TEMPORARILY_UNAVAILABLE")
         expect_error(c.raw("GET", "/get-artifact?path=a&run_uuid=r"), 503,
                      "TEMPORARILY_UNAVAILABLE")
+        expect_error(c.raw("GET", "/model-versions/get-artifact?name=m&version=1&path=a"), 503,
+                     "TEMPORARILY_UNAVAILABLE", "artifacts_only")
         stop_clean(srv)
     finally:
         srv.cleanup()
