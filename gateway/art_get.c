@@ -1,6 +1,7 @@
 /*
  * gateway/art_get.c: streamed downloads (GET and HEAD of an artifact, of a
- * run's artifact through /get-artifact), with single Range requests.
+ * run's artifact through /get-artifact, of a model version's through
+ * /model-versions/get-artifact), with single Range requests.
  *
  * A pool job opens the object and fills the first of two buffers, then
  * answers with a stream (cn_gw_respond_stream). The HTTP thread drains one
@@ -21,8 +22,10 @@ typedef struct art_get {
 	cn_gw_request *r; /* a reference is held until the state is freed */
 	pthread_mutex_t mu;
 	char *uri;        /* root of path (proxied root, or the run's artifact URI) */
-	char run_id[256]; /* or the logged model's id, with model */
+	char run_id[256]; /* or the logged model's id, with model; the registered model's
+	                   * name, with version */
 	bool model;
+	char version[64]; /* a model version (of the registered model run_id) */
 	char path[CAIRN_PATH_MAX + 1];
 	bool head;
 	char range[256];
@@ -174,7 +177,9 @@ static void art_get_start(art_get *g)
 	char uri[CN_CFG_STR + 64];
 	snprintf(uri, sizeof uri, "%s", g->uri ? g->uri : ART_PROXY_ROOT);
 	cn_code rc = CN_OK;
-	if (g->run_id[0])
+	if (g->version[0])
+		rc = art_version_uri(g->ga, g->r, g->run_id, g->version, uri, sizeof uri, &err);
+	else if (g->run_id[0])
 		rc = art_entity_uri(g->ga, g->r, g->model, g->run_id, uri, sizeof uri, &err);
 	if (rc == CN_OK)
 		rc = art_locate(g->ga, uri, g->path, &store, full, sizeof full, &err);
@@ -383,5 +388,47 @@ void art_get_model_complete(void *arg, cn_gw_request *r)
 	}
 	snprintf(g->run_id, sizeof g->run_id, "%s", id);
 	g->model = true;
+	art_get_submit(g);
+}
+
+/* GET /model-versions/get-artifact?name=&version=&path= (MLflow's UI) */
+void art_get_version_complete(void *arg, cn_gw_request *r)
+{
+	cn_gw_artifacts *ga = arg;
+	if (ga->artifacts_only || !ga->arts) {
+		cn_gw_respond_error(
+		        r, CN_TEMPORARILY_UNAVAILABLE,
+		        "Endpoint: /model-versions/get-artifact disabled due to the Cairn "
+		        "server running in artifacts_only mode (--artifacts-only)");
+		return;
+	}
+	art_get *g = art_get_new(ga, r);
+	if (!g)
+		return;
+	size_t qlen;
+	const char *q = cn_gw_query(r, &qlen);
+	char raw[4 * CAIRN_PATH_MAX];
+	cn_err err;
+	cn_err_clear(&err);
+	int has_name = cn_art_query(q, qlen, "name", g->run_id, sizeof g->run_id);
+	int has_ver = cn_art_query(q, qlen, "version", g->version, sizeof g->version);
+	int has = cn_art_query(q, qlen, "path", raw, sizeof raw);
+	if (has_name <= 0 || !g->run_id[0])
+		cn_err_set(&err, CN_INVALID_PARAMETER_VALUE,
+		           "Missing value for required parameter 'name'.");
+	else if (has_ver <= 0 || !g->version[0])
+		cn_err_set(&err, CN_INVALID_PARAMETER_VALUE,
+		           "Missing value for required parameter 'version'.");
+	else if (has <= 0)
+		cn_err_set(&err, CN_INVALID_PARAMETER_VALUE,
+		           "Missing value for required parameter 'path'.");
+	else
+		cn_art_path(raw, strlen(raw), false, false, g->path, sizeof g->path, &err);
+	if (err.code != CN_OK) {
+		art_reply_err(r, &err);
+		pthread_mutex_destroy(&g->mu);
+		free(g);
+		return;
+	}
 	art_get_submit(g);
 }

@@ -58,6 +58,10 @@ cn_code art_locate(cn_gw_artifacts *ga, const char *uri, const char *path, cn_st
  * the tracking service (blocking: worker thread). */
 cn_code art_entity_uri(cn_gw_artifacts *ga, cn_gw_request *r, bool model, const char *id, char *uri,
                        size_t cap, cn_err *err);
+/* The artifact URI of a model version's files, from the registry (runs:/
+ * and models:/ sources resolved; blocking: worker thread). */
+cn_code art_version_uri(cn_gw_artifacts *ga, cn_gw_request *r, const char *name,
+                        const char *version, char *uri, size_t cap, cn_err *err);
 /* Encode a finished FlatBuffer of `table` to JSON and answer 200 with it. */
 void art_reply_fb(cn_gw_request *r, int table, cn_fb_builder *b, cn_fb_ref root);
 /* Answer an MLflow error from err. */
@@ -71,6 +75,7 @@ cn_code art_part_chunk(void *arg, cn_gw_request *r, const char *data, size_t len
 void art_get_complete(void *arg, cn_gw_request *r);
 void art_get_run_complete(void *arg, cn_gw_request *r);
 void art_get_model_complete(void *arg, cn_gw_request *r);
+void art_get_version_complete(void *arg, cn_gw_request *r);
 void art_mpu_create(void *arg, cn_gw_request *r);
 void art_mpu_complete(void *arg, cn_gw_request *r);
 void art_mpu_abort(void *arg, cn_gw_request *r);

@@ -505,5 +505,11 @@ size_t cn_gw_artifacts_routes(cn_gw_artifacts *ga, cn_gw_route *out, size_t cap)
 		                         .async = true,
 		                         .on_complete = art_get_run_complete,
 		                         .arg = ga};
+	if (n < cap)
+		out[n++] = (cn_gw_route){.method = "GET",
+		                         .path = "/model-versions/get-artifact",
+		                         .async = true,
+		                         .on_complete = art_get_version_complete,
+		                         .arg = ga};
 	return n;
 }

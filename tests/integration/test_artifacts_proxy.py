@@ -1,6 +1,7 @@
 """The artifact proxy end to end against `cairn server`: upload, download,
-HEAD, Range, list, delete, multipart, run listings and /get-artifact, the
-serve/no-serve/artifacts-only modes, an upload cut mid-body, and path safety
+HEAD, Range, list, delete, multipart, run listings, /get-artifact and
+/model-versions/get-artifact, the serve/no-serve/artifacts-only modes, an
+upload cut mid-body, and path safety
 (MLflow's artifact path-traversal CVEs as the reference cases): every unsafe
 path is refused with 400 INVALID_PARAMETER_VALUE and nothing is read or
 written outside the artifact root."""
@@ -447,6 +448,54 @@ def test_logged_model_artifacts():
         srv.cleanup()
 
 
+def test_model_version_artifacts():
+    """The UI's download of a model version's file: the version's source is
+    resolved as MLflow does (runs:/ through the run's artifact URI, models:/
+    through the registry, mlflow-artifacts:/ through the proxy root)."""
+    srv = Server().start()
+    try:
+        c = srv.client()
+        info = make_run(c)
+        rid, uri = info["run_id"], info["artifact_uri"]
+        base = uri[len("mlflow-artifacts:"):].lstrip("/")
+        check(put(c, base + "/model/MLmodel", b"flavors: {}").status == 200)
+        check(put(c, base + "/model/data/w.bin", b"\x00\x01weights").status == 200)
+        check(c.post("registered-models/create", {"name": "clf"}).status == 200)
+        sources = ["runs:/%s/model" % rid, uri + "/model", "models:/clf/1"]
+        for i, src in enumerate(sources, 1):
+            r = c.post("model-versions/create", {"name": "clf", "source": src, "run_id": rid})
+            check(r.status == 200 and r.json()["model_version"]["version"] == str(i), r)
+
+        def mv(query):
+            return c.raw("GET", "/model-versions/get-artifact?" + urllib.parse.urlencode(query))
+
+        for v in ("1", "2", "3"):
+            r = mv({"name": "clf", "version": v, "path": "MLmodel"})
+            check(r.status == 200 and r.body == b"flavors: {}", (v, r))
+            check(r.headers["Content-Disposition"] == "attachment; filename=MLmodel", r.headers)
+            r = mv({"name": "clf", "version": v, "path": "data/w.bin"})
+            check(r.status == 200 and r.body == b"\x00\x01weights", (v, r))
+
+        expect_error(mv({"name": "nope", "version": "1", "path": "MLmodel"}), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
+        expect_error(mv({"name": "clf", "version": "9", "path": "MLmodel"}), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
+        expect_error(mv({"name": "clf", "version": "1", "path": "nope"}), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
+        for bad in ("../MLmodel", "../../../etc/passwd", "/etc/passwd", "%2e%2e/x"):
+            expect_error(mv({"name": "clf", "version": "1", "path": bad}), 400,
+                         "INVALID_PARAMETER_VALUE", "Invalid path")
+        expect_error(mv({"name": "clf", "version": "1"}), 400, "INVALID_PARAMETER_VALUE",
+                     "path")
+        expect_error(mv({"name": "clf", "path": "MLmodel"}), 400, "INVALID_PARAMETER_VALUE",
+                     "version")
+        expect_error(mv({"name": "clf", "version": "1", "path": "data"}), 400,
+                     "INVALID_PARAMETER_VALUE", "directory")
+        stop_clean(srv)
+    finally:
+        srv.cleanup()
+
+
 def test_modes():
     # Direct access: no proxy; experiments get the store's own URI, the proxy answers 503,
     # and run listings read the run's location directly.
@@ -484,6 +533,8 @@ def test_modes():
         expect_error(c.get("artifacts/list", {"run_id": "r"}), 503, "TEMPORARILY_UNAVAILABLE")
         expect_error(c.raw("GET", "/get-artifact?path=a&run_uuid=r"), 503,
                      "TEMPORARILY_UNAVAILABLE")
+        expect_error(c.raw("GET", "/model-versions/get-artifact?name=m&version=1&path=a"), 503,
+                     "TEMPORARILY_UNAVAILABLE", "artifacts_only")
         stop_clean(srv)
     finally:
         srv.cleanup()
@@ -492,4 +543,4 @@ def test_modes():
 if __name__ == "__main__":
     run_tests([test_roundtrip, test_range, test_path_safety, test_symlinks,
                test_upload_cut_midway, test_multipart, test_run_artifacts,
-               test_logged_model_artifacts, test_modes])
+               test_logged_model_artifacts, test_model_version_artifacts, test_modes])
