@@ -165,10 +165,13 @@ static int wh_post(const char *url, const char *secret, const char *delivery_id,
 {
 	char ts[24], sig[128] = "";
 	snprintf(ts, sizeof ts, "%lld", (long long)(cn_now_ms() / 1000));
-	cairn_http_header h[4] = {{"Content-Type", "application/json"},
+	/* No "Expect: 100-continue": receivers (Python's http.server among
+	 * them) do not answer it and curl would wait a second per POST. */
+	cairn_http_header h[5] = {{"Content-Type", "application/json"},
+	                          {"Expect", ""},
 	                          {"X-MLflow-Delivery-Id", delivery_id},
 	                          {"X-MLflow-Timestamp", ts}};
-	size_t nh = 3;
+	size_t nh = 4;
 	if (secret && *secret) {
 		size_t ml = strlen(delivery_id) + strlen(ts) + strlen(payload) + 3;
 		char *msg = malloc(ml);

@@ -106,6 +106,7 @@ def test_crud_and_validation():
         # Persisted across a restart.
         s.restart()
         check(len(ok(s.client().get("webhooks"))["webhooks"]) == 2)
+        check(s.stop() == 0, "unclean exit")
     finally:
         s.cleanup()
 
@@ -144,6 +145,7 @@ def test_deliveries_signed():
         check(len(log) == 3 and all(d["status_code"] == 200 for d in log), log)
         t = ok(j(c, "POST", P + "webhooks/%s/test" % wid))["result"]
         check(t["success"] and t["response_status"] == 200 and t["response_body"] == "ok", t)
+        check(s.stop() == 0, "unclean exit")
     finally:
         s.cleanup()
         rx.close()
@@ -175,6 +177,7 @@ def test_slow_and_down_receivers():
         check([d["attempt"] for d in log] == [1, 2, 3], log)
         check(all("error" in d and "status_code" not in d for d in log), log)
         check(len({d["delivery_id"] for d in log}) == 1, log)
+        check(s.stop() == 0, "unclean exit")
     finally:
         s.cleanup()
         slow.close()
