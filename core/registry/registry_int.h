@@ -22,12 +22,15 @@
 #include "core/store/key.h"
 #include "core/store/kv.h"
 
-enum { REG_CF_MODELS = 0, REG_CF_VERSIONS, REG_CF_COUNTERS, REG_CF_COUNT_ };
+enum { REG_CF_MODELS = 0, REG_CF_VERSIONS, REG_CF_COUNTERS, REG_CF_WEBHOOKS, REG_CF_COUNT_ };
+
+typedef struct reg_webhooks reg_webhooks; /* webhook_deliver.c */
 
 typedef struct reg_state {
 	cn_kv *db;
 	cn_bus_pub *events;
-	pthread_mutex_t mu; /* every mutation, read-modify-write included */
+	pthread_mutex_t mu;     /* every mutation, read-modify-write included */
+	reg_webhooks *webhooks; /* delivery thread, queue and log */
 } reg_state;
 
 #define REG_PROMPT_TAG "mlflow.prompt.is_prompt"
@@ -106,5 +109,19 @@ REG_METHOD(reg_get_download_uri);
 REG_METHOD(reg_search_models);
 REG_METHOD(reg_search_versions);
 REG_METHOD(reg_resolve_uri);
+
+/* webhook.c, webhook_deliver.c: MLflow 3's webhooks. */
+cn_code reg_webhook_load(reg_state *s, const char *id, size_t len, json_t **out, cn_err *err);
+cn_code reg_webhooks_start(reg_state *s, cn_err *err);
+void reg_webhooks_stop(reg_state *s);
+/* Queue a committed event for delivery; never blocks on the network. */
+void reg_webhook_enqueue(reg_state *s, const char *topic, json_t *doc);
+REG_METHOD(reg_create_webhook);
+REG_METHOD(reg_list_webhooks);
+REG_METHOD(reg_get_webhook);
+REG_METHOD(reg_update_webhook);
+REG_METHOD(reg_delete_webhook);
+REG_METHOD(reg_test_webhook);
+REG_METHOD(reg_list_webhook_deliveries);
 
 #endif

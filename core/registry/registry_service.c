@@ -14,10 +14,12 @@ static const char *const reg_cf_names[REG_CF_COUNT_] = {
         [REG_CF_MODELS] = "models",
         [REG_CF_VERSIONS] = "versions",
         [REG_CF_COUNTERS] = "version_counters",
+        [REG_CF_WEBHOOKS] = "webhooks",
 };
 
 static void reg_free(reg_state *s)
 {
+	reg_webhooks_stop(s);
 	if (s->db)
 		cn_kv_close(s->db);
 	pthread_mutex_destroy(&s->mu);
@@ -38,6 +40,11 @@ static cn_code reg_open(void **state, const cn_service_env *env, cn_err *err)
 	}
 	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
 	cn_code rc = cn_kv_open(&s->db, env->data_dir, reg_cf_names, REG_CF_COUNT_, &opts, err);
+	if (rc != CN_OK) {
+		reg_free(s);
+		return rc;
+	}
+	rc = reg_webhooks_start(s, err);
 	if (rc != CN_OK) {
 		reg_free(s);
 		return rc;
@@ -75,6 +82,13 @@ static const cn_method reg_methods[] = {
         {"DeleteModelVersionTag", reg_delete_version_tag},
         {"TransitionModelVersionStage", reg_transition_stage},
         {"ResolveModelUri", reg_resolve_uri},
+        {"CreateWebhook", reg_create_webhook},
+        {"ListWebhooks", reg_list_webhooks},
+        {"GetWebhook", reg_get_webhook},
+        {"UpdateWebhook", reg_update_webhook},
+        {"DeleteWebhook", reg_delete_webhook},
+        {"TestWebhook", reg_test_webhook},
+        {"ListWebhookDeliveries", reg_list_webhook_deliveries},
 };
 
 const cn_service_def cn_registry_service = {

@@ -159,6 +159,7 @@ cn_code reg_write(reg_state *s, cn_kv_batch *b, cn_err *err)
 
 void reg_publish(reg_state *s, const cn_call_ctx *ctx, const char *topic, int table, json_t *doc)
 {
+	reg_webhook_enqueue(s, topic, doc);
 	if (!s->events || !topic)
 		return;
 	uint8_t *val;
