@@ -292,6 +292,13 @@ static art_get *art_get_new(cn_gw_artifacts *ga, cn_gw_request *r)
 	return g;
 }
 
+/* A request refused before it was submitted: nothing but g itself to free. */
+static void art_get_discard(art_get *g)
+{
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
 static void art_get_submit(art_get *g)
 {
 	cn_gw_request_ref(g->r);
@@ -308,8 +315,7 @@ void art_get_complete(void *arg, cn_gw_request *r)
 	if (!g)
 		return;
 	if (!art_param_path(r, false, g->path, sizeof g->path)) {
-		pthread_mutex_destroy(&g->mu);
-		free(g);
+		art_get_discard(g);
 		return;
 	}
 	art_get_submit(g);
@@ -346,8 +352,7 @@ void art_get_run_complete(void *arg, cn_gw_request *r)
 		cn_art_path(raw, strlen(raw), false, false, g->path, sizeof g->path, &err);
 	if (err.code != CN_OK) {
 		art_reply_err(r, &err);
-		pthread_mutex_destroy(&g->mu);
-		free(g);
+		art_get_discard(g);
 		return;
 	}
 	art_get_submit(g);
@@ -382,8 +387,7 @@ void art_get_model_complete(void *arg, cn_gw_request *r)
 		cn_art_path(raw, strlen(raw), false, false, g->path, sizeof g->path, &err);
 	if (err.code != CN_OK) {
 		art_reply_err(r, &err);
-		pthread_mutex_destroy(&g->mu);
-		free(g);
+		art_get_discard(g);
 		return;
 	}
 	snprintf(g->run_id, sizeof g->run_id, "%s", id);
@@ -426,8 +430,7 @@ void art_get_version_complete(void *arg, cn_gw_request *r)
 		cn_art_path(raw, strlen(raw), false, false, g->path, sizeof g->path, &err);
 	if (err.code != CN_OK) {
 		art_reply_err(r, &err);
-		pthread_mutex_destroy(&g->mu);
-		free(g);
+		art_get_discard(g);
 		return;
 	}
 	art_get_submit(g);
