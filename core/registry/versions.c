@@ -194,6 +194,7 @@ REG_METHOD(reg_create_version)
 			cn_kv_batch_put(batch, REG_CF_COUNTERS, name.ptr, name.len, cnt.b, cnt.len);
 			rc = reg_batch_put(batch, REG_CF_VERSIONS, k.b, k.len,
 			                   CN_TABLE_ModelVersion, v, NULL, NULL, err);
+			reg_stage_move(batch, name.ptr, name.len, last + 1, NULL, "None");
 			json_object_set_new(model, "last_updated_timestamp", json_integer(now));
 			if (rc == CN_OK)
 				rc = reg_batch_put(batch, REG_CF_MODELS, name.ptr, name.len,
@@ -201,9 +202,14 @@ REG_METHOD(reg_create_version)
 				                   err);
 			if (rc == CN_OK)
 				rc = reg_write(s, batch, err);
-			if (rc == CN_OK)
+			if (rc == CN_OK) {
 				reg_publish(s, ctx, "registry.version.created",
 				            CN_TABLE_ModelVersion, v);
+				bool prompt = reg_tag_is_true(tags, REG_PROMPT_TAG) ||
+				              reg_is_prompt(model);
+				reg_webhook_fire(s, REG_WH_VERSION_CREATED, prompt,
+				                 reg_wh_data_version(v, prompt));
+			}
 		}
 		cn_kv_batch_free(batch);
 		pthread_mutex_unlock(&s->mu);
@@ -271,8 +277,12 @@ static cn_code reg_vmodify(reg_state *s, const cn_call_ctx *ctx, cn_fb_str name,
 	pthread_mutex_lock(&s->mu);
 	json_t *v = NULL, *also = json_array();
 	rc = reg_version_load(s, name.ptr, name.len, ver, &v, err);
-	if (rc == CN_OK)
+	if (rc == CN_OK) {
+		/* Every version the edit touches carries its stored stage in
+		 * REG_OLD_STAGE until the batch moves its index entry. */
+		json_object_set(v, REG_OLD_STAGE, json_object_get(v, "current_stage"));
 		rc = edit(s, v, arg, also, err);
+	}
 	cn_kv_batch *batch = NULL;
 	if (rc == CN_OK && !(batch = cn_kv_batch_new()))
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
@@ -287,9 +297,16 @@ static cn_code reg_vmodify(reg_state *s, const cn_call_ctx *ctx, cn_fb_str name,
 				break;
 			json_object_set_new(o, "last_updated_timestamp", json_integer(now));
 			cn_key k;
-			reg_version_key(&k, name.ptr, name.len,
-			                strtoull(json_string_value(json_object_get(o, "version")),
-			                         NULL, 10));
+			uint64_t ov = strtoull(json_string_value(json_object_get(o, "version")),
+			                       NULL, 10);
+			reg_version_key(&k, name.ptr, name.len, ov);
+			json_t *old = json_incref(json_object_get(o, REG_OLD_STAGE));
+			json_object_del(o, REG_OLD_STAGE);
+			const char *was = json_string_value(old),
+			           *now_st = json_string_value(json_object_get(o, "current_stage"));
+			if (was && now_st && strcmp(was, now_st) != 0)
+				reg_stage_move(batch, name.ptr, name.len, ov, was, now_st);
+			json_decref(old);
 			rc = reg_batch_put(batch, REG_CF_VERSIONS, k.b, k.len,
 			                   CN_TABLE_ModelVersion, o, NULL, NULL, err);
 		}
@@ -345,6 +362,22 @@ static cn_code reg_vedit_del_tag(reg_state *s, json_t *v, void *arg, json_t *als
 	return CN_OK;
 }
 
+/* MLflow's handlers ask whether the model is a prompt after the write. */
+static void reg_fire_version_tag(reg_state *s, reg_wh_kind kind, cn_fb_str name, cn_fb_str ver,
+                                 cn_fb_str key, cn_fb_str value)
+{
+	json_t *model;
+	cn_err err;
+	if (reg_model_load(s, name.ptr, name.len, &model, &err) != CN_OK)
+		return;
+	json_t *d = json_pack("{s:o,s:o,s:o}", "name", reg_strn(name), "version", reg_strn(ver),
+	                      "key", reg_strn(key));
+	if (kind == REG_WH_VERSION_TAG_SET)
+		json_object_set_new(d, "value", value.ptr ? reg_strn(value) : json_string(""));
+	reg_webhook_fire(s, kind, reg_is_prompt(model), d);
+	json_decref(model);
+}
+
 REG_METHOD(reg_set_version_tag)
 {
 	reg_vtag t = {cn_SetModelVersionTag_key(req), cn_SetModelVersionTag_value(req)};
@@ -355,8 +388,12 @@ REG_METHOD(reg_set_version_tag)
 		rc = reg_validate_tag(t.key, t.value, true, err);
 	if (rc != CN_OK)
 		return rc;
-	return reg_vmodify(st, ctx, name, cn_SetModelVersionTag_version(req), reg_vedit_set_tag, &t,
-	                   "registry.version.tag_set", false, b, resp, err);
+	rc = reg_vmodify(st, ctx, name, cn_SetModelVersionTag_version(req), reg_vedit_set_tag, &t,
+	                 "registry.version.tag_set", false, b, resp, err);
+	if (rc == CN_OK)
+		reg_fire_version_tag(st, REG_WH_VERSION_TAG_SET, name,
+		                     cn_SetModelVersionTag_version(req), t.key, t.value);
+	return rc;
 }
 
 REG_METHOD(reg_delete_version_tag)
@@ -369,8 +406,12 @@ REG_METHOD(reg_delete_version_tag)
 		rc = reg_need(t.key, "key", err);
 	if (rc != CN_OK)
 		return rc;
-	return reg_vmodify(st, ctx, name, cn_DeleteModelVersionTag_version(req), reg_vedit_del_tag,
-	                   &t, "registry.version.tag_deleted", false, b, resp, err);
+	rc = reg_vmodify(st, ctx, name, cn_DeleteModelVersionTag_version(req), reg_vedit_del_tag,
+	                 &t, "registry.version.tag_deleted", false, b, resp, err);
+	if (rc == CN_OK)
+		reg_fire_version_tag(st, REG_WH_VERSION_TAG_DELETED, name,
+		                     cn_DeleteModelVersionTag_version(req), t.key, t.value);
+	return rc;
 }
 
 typedef struct reg_stage_arg {
@@ -388,25 +429,28 @@ static cn_code reg_vedit_stage(reg_state *s, json_t *v, void *arg, json_t *also,
 	    !(strcmp(a->stage, "Staging") == 0 || strcmp(a->stage, "Production") == 0))
 		return CN_OK;
 	const char *name = json_string_value(json_object_get(v, "name"));
-	const char *me = json_string_value(json_object_get(v, "version"));
-	json_t *vers;
-	cn_code rc = reg_versions_list(s, name, strlen(name), &vers, err);
-	if (rc != CN_OK)
-		return rc;
-	size_t i;
-	json_t *o;
-	json_array_foreach(vers, i, o)
-	{
-		const char *cs = json_string_value(json_object_get(o, "current_stage"));
-		const char *ov = json_string_value(json_object_get(o, "version"));
-		if (strcmp(ov, me) != 0 && cs &&
-		    (strcmp(cs, "Staging") == 0 || strcmp(cs, "Production") == 0)) {
+	uint64_t me = strtoull(json_string_value(json_object_get(v, "version")), NULL, 10);
+	/* Only Staging and Production versions move: two index ranges. */
+	static const char *const from[] = {"Staging", "Production"};
+	cn_code rc = CN_OK;
+	for (int f = 0; rc == CN_OK && f < 2; f++) {
+		uint64_t *vs;
+		size_t n;
+		rc = reg_stage_versions(s, name, strlen(name), from[f], &vs, &n, err);
+		for (size_t i = 0; rc == CN_OK && i < n; i++) {
+			if (vs[i] == me)
+				continue;
+			json_t *o;
+			rc = reg_version_load(s, name, strlen(name), vs[i], &o, err);
+			if (rc != CN_OK)
+				break;
+			json_object_set(o, REG_OLD_STAGE, json_object_get(o, "current_stage"));
 			json_object_set_new(o, "current_stage", json_string("Archived"));
-			json_array_append(also, o);
+			json_array_append_new(also, o);
 		}
+		free(vs);
 	}
-	json_decref(vers);
-	return CN_OK;
+	return rc;
 }
 
 REG_METHOD(reg_transition_stage)
@@ -457,6 +501,8 @@ REG_METHOD(reg_delete_version)
 		cn_key k;
 		reg_version_key(&k, name.ptr, name.len, ver);
 		cn_kv_batch_del(batch, REG_CF_VERSIONS, k.b, k.len);
+		reg_stage_move(batch, name.ptr, name.len, ver,
+		               json_string_value(json_object_get(v, "current_stage")), NULL);
 		rc = reg_batch_put(batch, REG_CF_MODELS, name.ptr, name.len,
 		                   CN_TABLE_RegisteredModel, model, NULL, NULL, err);
 		if (rc == CN_OK)
