@@ -95,6 +95,13 @@ void reg_version_aliases(json_t *model, json_t *version);
 cn_code reg_validate_tag(cn_fb_str key, cn_fb_str value, bool version_tag, cn_err *err);
 cn_code reg_validate_alias(cn_fb_str alias, cn_err *err);
 
+/* source.c: MLflow's checks of a new version's source (may ask tracking
+ * over the bus; call without s->mu). */
+cn_code reg_validate_source(reg_state *s, cn_fb_str source, cn_fb_str run_id, cn_fb_str model_id,
+                            bool prompt, cn_err *err);
+bool reg_src_local_path(const char *uri, char *out, size_t cap);
+bool reg_src_within(const char *dir, const char *path);
+
 /* stages.c: the per-stage index (version_stages). Index moves for a
  * version whose stage goes from old (NULL: new version) to new (NULL:
  * deleted), added to the batch that writes the version. */

@@ -30,69 +30,6 @@ cn_code reg_canonical_stage(cn_fb_str stage, const char **out, cn_err *err)
 	                  stage.ptr ? (int)stage.len : 0, stage.ptr ? stage.ptr : "");
 }
 
-static bool reg_has_scheme(cn_fb_str src, const char *scheme)
-{
-	size_t n = strlen(scheme);
-	return src.len >= n && strncasecmp(src.ptr, scheme, n) == 0;
-}
-
-/* MLflow's _validate_source checks, without a call to tracking: a local
- * path (file: or no scheme) is refused (MLflow accepts one only inside the
- * artifact folder of the given run, which the registry cannot see), and a
- * remote URI must not climb with `..` path segments. */
-static cn_code reg_validate_source(cn_fb_str src, cn_err *err)
-{
-	const char *colon = memchr(src.ptr, ':', src.len);
-	bool schemeless = true;
-	if (colon && colon > src.ptr) {
-		schemeless = false;
-		for (const char *p = src.ptr; p < colon; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))
-				schemeless = true;
-		/* A Windows drive letter is a local path too. */
-		if (colon - src.ptr == 1)
-			schemeless = true;
-	}
-	if (schemeless || reg_has_scheme(src, "file:"))
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid model version source: '%.*s'. To use a local path as a "
-		                  "model version source, the run_id request parameter has to be "
-		                  "specified and the local path has to be contained within the "
-		                  "artifact directory of the run specified by the run_id.",
-		                  (int)src.len, src.ptr);
-	/* `..` as a whole path segment, plain or percent-encoded (%2E). */
-	for (uint32_t i = 0; i < src.len; i++) {
-		bool start = i == 0 || src.ptr[i - 1] == '/';
-		if (!start)
-			continue;
-		uint32_t j = i, dots = 0;
-		while (j < src.len && dots < 3) {
-			if (src.ptr[j] == '.') {
-				j++;
-				dots++;
-			} else if (j + 2 < src.len && src.ptr[j] == '%' && src.ptr[j + 1] == '2' &&
-			           (src.ptr[j + 2] == 'e' || src.ptr[j + 2] == 'E')) {
-				j += 3;
-				dots++;
-			} else {
-				break;
-			}
-		}
-		if (dots == 2 &&
-		    (j == src.len || src.ptr[j] == '/' || src.ptr[j] == '?' || src.ptr[j] == '#'))
-			return cn_err_set(
-			        err, CN_INVALID_PARAMETER_VALUE,
-			        "Invalid model version source: '%.*s'. If supplying a source "
-			        "as an http, https, local file path, ftp, objectstore, or "
-			        "mlflow-artifacts uri, an absolute path must be provided "
-			        "without relative path references present. Please provide "
-			        "an absolute path.",
-			        (int)src.len, src.ptr);
-	}
-	return CN_OK;
-}
-
 static bool reg_tag_is_true(cn_fb_vec tags, const char *key)
 {
 	for (uint32_t i = 0; i < tags.n; i++) {
@@ -158,12 +95,20 @@ REG_METHOD(reg_create_version)
 			reg_tag_set(v, "tags", k.ptr, k.len, val.ptr, val.len);
 	}
 	json_t *model = NULL;
+	/* Source checks first, outside the lock: they may ask tracking. Prompts
+	 * (by the version's tags or the model's) skip them, as in MLflow. */
+	if (rc == CN_OK)
+		rc = reg_model_load(s, name.ptr, name.len, &model, err);
+	if (rc == CN_OK)
+		rc = reg_validate_source(
+		        s, src, cn_CreateModelVersion_run_id(req),
+		        cn_CreateModelVersion_model_id(req),
+		        reg_tag_is_true(tags, REG_PROMPT_TAG) || reg_is_prompt(model), err);
+	json_decref(model);
+	model = NULL;
 	if (rc == CN_OK) {
 		pthread_mutex_lock(&s->mu);
 		rc = reg_model_load(s, name.ptr, name.len, &model, err);
-		/* Prompts (by the version's tags or the model's) skip source checks. */
-		if (rc == CN_OK && !reg_tag_is_true(tags, REG_PROMPT_TAG) && !reg_is_prompt(model))
-			rc = reg_validate_source(src, err);
 		uint64_t last = 0;
 		if (rc == CN_OK) {
 			cn_kv_val cv;
