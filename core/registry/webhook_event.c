@@ -185,6 +185,15 @@ char *reg_wh_payload(const char *entity, const char *action, json_t *data, int64
 	 * keys in insertion order. */
 	char *js = p ? json_dumps(p, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(p);
+	/* Python writes \u escapes in lower-case hex, jansson in upper. */
+	for (char *c = js; c && *c; c++) {
+		if (*c != '\\')
+			continue;
+		if (c[1] == 'u')
+			for (int i = 2; i < 6 && c[i]; i++)
+				c[i] = (char)(c[i] >= 'A' && c[i] <= 'F' ? c[i] + 32 : c[i]);
+		c++;
+	}
 	return js;
 }
 
