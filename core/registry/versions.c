@@ -368,20 +368,19 @@ static cn_code reg_vedit_stage(reg_state *s, json_t *v, void *arg, json_t *also,
 {
 	reg_stage_arg *a = arg;
 	json_object_set_new(v, "current_stage", json_string(a->stage));
-	/* MLflow: archive the other versions in Staging/Production only when
-	 * moving to one of those stages. */
-	if (!a->archive ||
-	    !(strcmp(a->stage, "Staging") == 0 || strcmp(a->stage, "Production") == 0))
+	/* MLflow archives the other versions of the target stage only, and
+	 * refuses archive_existing_versions for a stage that is not active
+	 * (checked in reg_transition_stage). */
+	if (!a->archive)
 		return CN_OK;
 	const char *name = json_string_value(json_object_get(v, "name"));
 	uint64_t me = strtoull(json_string_value(json_object_get(v, "version")), NULL, 10);
-	/* Only Staging and Production versions move: two index ranges. */
-	static const char *const from[] = {"Staging", "Production"};
+	/* Only the target stage's versions move: one index range. */
 	cn_code rc = CN_OK;
-	for (int f = 0; rc == CN_OK && f < 2; f++) {
+	{
 		uint64_t *vs;
 		size_t n;
-		rc = reg_stage_versions(s, name, strlen(name), from[f], &vs, &n, err);
+		rc = reg_stage_versions(s, name, strlen(name), a->stage, &vs, &n, err);
 		for (size_t i = 0; rc == CN_OK && i < n; i++) {
 			if (vs[i] == me)
 				continue;
@@ -411,6 +410,13 @@ REG_METHOD(reg_transition_stage)
 	if (rc != CN_OK)
 		return rc;
 	a.archive = cn_TransitionModelVersionStage_archive_existing_versions(t);
+	if (a.archive && strcmp(a.stage, "Staging") != 0 && strcmp(a.stage, "Production") != 0)
+		return cn_err_set(
+		        err, CN_INVALID_PARAMETER_VALUE,
+		        "Model version transition cannot archive existing model versions "
+		        "because '%.*s' is not an Active stage. Valid stages are ['Staging', "
+		        "'Production']",
+		        (int)stage.len, stage.ptr);
 	return reg_vmodify(st, ctx, cn_TransitionModelVersionStage_name(t),
 	                   cn_TransitionModelVersionStage_version(t), reg_vedit_stage, &a,
 	                   "registry.version.stage_changed", true, b, resp, err);
