@@ -9,9 +9,11 @@
  * rest. A worker takes an event, finds the ACTIVE webhooks subscribed to its
  * (entity, action) and appends one job per webhook to that webhook's own
  * queue (bounded at WH_TARGET_MAX; beyond it the job is logged as dropped).
- * A worker takes a job only from a webhook that has none in flight, so a
- * webhook's deliveries stay in order and a slow or dead receiver holds at
- * most one worker while the others serve every other webhook.
+ * Events are fanned out one at a time, in the order they were fired, and
+ * a worker takes a job only from a webhook that has none in flight, so a
+ * webhook's deliveries keep the order of the events, and a slow or dead
+ * receiver holds at most one worker while the others serve every other
+ * webhook.
  *
  * A job is one MLflow delivery: a uuid4 delivery id, the payload and its
  * X-MLflow-Timestamp fixed once, re-sent unchanged on each retry (as
@@ -73,6 +75,7 @@ struct reg_webhooks {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	bool fanning; /* one fan-out at a time keeps each webhook's jobs in firing order */
 	wh_event ev[WH_EVENTS_MAX];
 	size_t evhead, evlen;
 	uint64_t dropped;
@@ -360,14 +363,17 @@ static void *wh_worker(void *arg)
 	reg_webhooks *w = arg;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
-		if (w->evlen) {
+		if (w->evlen && !w->fanning) {
 			wh_event ev = w->ev[w->evhead];
 			w->evhead = (w->evhead + 1) % WH_EVENTS_MAX;
 			w->evlen--;
+			w->fanning = true;
 			pthread_mutex_unlock(&w->mu);
 			wh_fanout(w, &ev);
 			json_decref(ev.data);
 			pthread_mutex_lock(&w->mu);
+			w->fanning = false;
+			pthread_cond_broadcast(&w->cv);
 			continue;
 		}
 		int64_t next;
