@@ -6,12 +6,10 @@
 #include "core/tracking/tracking.h"
 #include "core/registry/registry.h"
 #include "core/audit/audit.h"
+#include "core/prompts/prompts.h"
 
 const cn_service_def *const cn_builtin_services[] = {
-        &cn_tracking_service,
-        &cn_registry_service,
-        &cn_audit_service,
-        NULL,
+        &cn_tracking_service, &cn_registry_service, &cn_audit_service, &cn_prompts_service, NULL,
 };
 
 const cn_service_def *cn_service_find(const char *name)
