@@ -9,7 +9,11 @@
 #include "core/prompts/prompts.h"
 
 const cn_service_def *const cn_builtin_services[] = {
-        &cn_tracking_service, &cn_registry_service, &cn_audit_service, &cn_prompts_service, NULL,
+        &cn_tracking_service,
+        &cn_registry_service,
+        &cn_audit_service,
+        &cn_prompts_service, /* after registry and tracking: calls both */
+        NULL,
 };
 
 const cn_service_def *cn_service_find(const char *name)

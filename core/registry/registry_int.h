@@ -33,11 +33,12 @@ typedef struct reg_state {
 	reg_webhooks *webhooks; /* delivery thread, queue and log */
 } reg_state;
 
-#define REG_PROMPT_TAG      "mlflow.prompt.is_prompt"
-#define REG_NAME_MAX        512 /* bytes of a model name */
+#define REG_PROMPT_TAG "mlflow.prompt.is_prompt"
+#define REG_NAME_MAX   512 /* bytes of a model name */
+
+/* Prompt text through the prompts service (CreatePromptModelVersion): its
+ * 1 MiB of content, JSON-escaped for chat templates. */
 #define REG_PROMPT_TEXT_TAG "mlflow.prompt.text"
-/* Prompt text through the prompts service (CreatePromptModelVersion):
- * its 1 MiB of content, JSON-escaped for chat templates. */
 #define REG_PROMPT_TEXT_MAX ((size_t)8 << 20)
 
 /* store.c */
