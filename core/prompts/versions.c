@@ -208,6 +208,17 @@ cn_code pr_load_version(pr_state *s, const cn_call_ctx *ctx, const char *name, c
 	}
 	json_t *model = NULL, *rep = NULL;
 	cn_code rc = pr_load_prompt(s, ctx, name, &model, err);
+	if (rc == CN_OK && *alias) { /* the registry's answer is MLflow's 400 */
+		bool found = false;
+		size_t i;
+		json_t *a;
+		json_array_foreach(json_object_get(model, "aliases"), i, a) found |=
+		        !strcmp(pr_str(a, "alias"), alias);
+		if (!found)
+			rc = cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
+			                "Prompt alias '%.255s' not found for prompt %.600s", alias,
+			                name);
+	}
 	if (rc == CN_OK) {
 		json_t *q = json_pack("{s:s,s:s}", "name", name, *version ? "version" : "alias",
 		                      *version ? version : alias);
