@@ -347,6 +347,16 @@ typedef struct reg_alias_arg {
 	json_t *event; /* ModelVersion {name, version, aliases: [alias]} */
 } reg_alias_arg;
 
+/* A prompt's alias event carries the prompt tag, so subscribers (webhooks:
+ * PROMPT_ALIAS) tell it from a model's as they do for versions. */
+static void reg_alias_event_tag(json_t *model, json_t *event)
+{
+	if (event && reg_is_prompt(model))
+		json_object_set_new(
+		        event, "tags",
+		        json_pack("[{s:s,s:s}]", "key", REG_PROMPT_TAG, "value", "true"));
+}
+
 static bool reg_alias_eq(json_t *a, cn_fb_str alias)
 {
 	json_t *n = json_object_get(a, "alias");
@@ -385,6 +395,7 @@ static cn_code reg_edit_set_alias(json_t *model, void *arg, cn_err *err)
 		        arr, json_pack("{s:o,s:s}", "alias", reg_strn(a->alias), "version", vs));
 	a->event = json_pack("{s:s,s:s,s:[o]}", "name", name, "version", vs, "aliases",
 	                     reg_strn(a->alias));
+	reg_alias_event_tag(model, a->event);
 	return CN_OK;
 }
 
@@ -428,6 +439,7 @@ static cn_code reg_edit_del_alias(json_t *model, void *arg, cn_err *err)
 			        json_pack("{s:O,s:O,s:[o]}", "name", json_object_get(model, "name"),
 			                  "version", json_object_get(al, "version"), "aliases",
 			                  reg_strn(a->alias));
+			reg_alias_event_tag(model, a->event);
 			json_array_remove(arr, i);
 			return CN_OK;
 		}

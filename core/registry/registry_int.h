@@ -54,6 +54,11 @@ typedef struct reg_state {
 #define REG_OLD_STAGE       "__old_stage" /* versions.c: in-flight only, never stored */
 #define REG_NAME_MAX        512           /* bytes of a model name */
 
+/* Prompt text through the prompts service (CreatePromptModelVersion): its
+ * 1 MiB of content, JSON-escaped for chat templates. */
+#define REG_PROMPT_TEXT_TAG "mlflow.prompt.text"
+#define REG_PROMPT_TEXT_MAX ((size_t)8 << 20)
+
 /* store.c */
 cn_code reg_missing(cn_err *err, const char *param);
 /* Name from a request: present and non-empty, else MLflow's 400. */
@@ -135,6 +140,7 @@ REG_METHOD(reg_delete_alias);
 REG_METHOD(reg_get_by_alias);
 REG_METHOD(reg_get_latest_versions);
 REG_METHOD(reg_create_version);
+REG_METHOD(reg_create_prompt_version);
 REG_METHOD(reg_get_version);
 REG_METHOD(reg_update_version);
 REG_METHOD(reg_delete_version);

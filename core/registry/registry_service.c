@@ -88,6 +88,7 @@ static const cn_method reg_methods[] = {
         {"DeleteRegisteredModelAlias", reg_delete_alias},
         {"GetModelVersionByAlias", reg_get_by_alias},
         {"CreateModelVersion", reg_create_version},
+        {"CreatePromptModelVersion", reg_create_prompt_version},
         {"GetModelVersion", reg_get_version},
         {"UpdateModelVersion", reg_update_version},
         {"DeleteModelVersion", reg_delete_version},

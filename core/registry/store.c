@@ -351,6 +351,11 @@ cn_code reg_validate_tag(cn_fb_str key, cn_fb_str value, bool version_tag, cn_er
 		                  "'key' exceeds the maximum length of 250 characters");
 	if (!value.ptr && version_tag)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Tag value cannot be None");
+	/* MLflow's own message for the prompt text (mlflow/utils/validation.py). */
+	if (version_tag && value.ptr && reg_chars(value) > 100000 &&
+	    cn_fb_str_eq(key, REG_PROMPT_TEXT_TAG))
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Prompt text exceeds max length of 100000 characters.");
 	if (value.ptr && reg_chars(value) > 100000)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "'value' exceeds the maximum length of 100000 characters");

@@ -67,9 +67,13 @@ static void reg_set_opt(json_t *v, const char *field, cn_fb_str s)
 		json_object_set_new(v, field, reg_strn(s));
 }
 
-REG_METHOD(reg_create_version)
+/* CreateModelVersion; prompt_max > 0 lets the prompt text tag reach that
+ * many bytes (the prompts service's bus-only call) instead of MLflow's
+ * 100000 characters. */
+static cn_code reg_create_version_as(reg_state *s, const cn_call_ctx *ctx, cn_fb_table req,
+                                     size_t prompt_max, cn_fb_builder *b, cn_fb_ref *resp,
+                                     cn_err *err)
 {
-	reg_state *s = st;
 	cn_fb_str name = cn_CreateModelVersion_name(req);
 	cn_fb_str src = cn_CreateModelVersion_source(req);
 	cn_fb_vec tags = cn_CreateModelVersion_tags(req);
@@ -90,7 +94,14 @@ REG_METHOD(reg_create_version)
 	for (uint32_t i = 0; rc == CN_OK && i < tags.n; i++) {
 		cn_fb_table t = cn_fb_vec_table(tags, i);
 		cn_fb_str k = cn_ModelVersionTag_key(t), val = cn_ModelVersionTag_value(t);
-		rc = reg_validate_tag(k, val, true, err);
+		if (prompt_max && cn_fb_str_eq(k, REG_PROMPT_TEXT_TAG) && val.ptr)
+			rc = val.len > prompt_max
+			             ? cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+			                          "Prompt text exceeds max length of %zu bytes.",
+			                          prompt_max)
+			             : CN_OK;
+		else
+			rc = reg_validate_tag(k, val, true, err);
 		if (rc == CN_OK)
 			reg_tag_set(v, "tags", k.ptr, k.len, val.ptr, val.len);
 	}
@@ -164,6 +175,19 @@ REG_METHOD(reg_create_version)
 	json_decref(model);
 	json_decref(v);
 	return rc;
+}
+
+REG_METHOD(reg_create_version)
+{
+	return reg_create_version_as(st, ctx, req, 0, b, resp, err);
+}
+
+REG_METHOD(reg_create_prompt_version)
+{
+	cn_fb_table inner = cn_CreatePromptModelVersion_request(req);
+	if (!inner.buf)
+		return reg_missing(err, "request");
+	return reg_create_version_as(st, ctx, inner, REG_PROMPT_TEXT_MAX, b, resp, err);
 }
 
 /* Name and version of a request, both required and well-formed. */
