@@ -295,7 +295,7 @@ def test_prompt_webhooks_both_paths():
         ok(c.post("set-tag", {"name": "via-native", "key": "k", "value": "v"}, prefix=N))
         rx.wait(7)
         got = sorted((json.loads(b)["entity"], json.loads(b)["action"],
-                      json.loads(b)["data"].get("name")) for _, b in rx.got)
+                      json.loads(b)["data"].get("name")) for _, b, _ in rx.got)
         want = sorted([("prompt", "created", "via-mlflow"),
                        ("prompt_version", "created", "via-mlflow"),
                        ("prompt_alias", "created", "via-mlflow"),
