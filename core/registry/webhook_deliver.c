@@ -254,8 +254,9 @@ static void wh_fanout(reg_webhooks *w, wh_event *ev)
 	if (!reg_wh_event_of(ev->kind, ev->prompt, &entity, &action))
 		return;
 	cn_kv_iter *it = cn_kv_iter_new(w->reg->db, REG_CF_WEBHOOKS, NULL, 0);
-	for (it && (cn_kv_iter_seek_first(it), 1); it && cn_kv_iter_valid(it);
-	     cn_kv_iter_next(it)) {
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t vl;
 		const uint8_t *v = cn_kv_iter_value(it, &vl);
 		json_t *wh;

@@ -51,7 +51,9 @@ static wh_count *wh_count_of(reg_state *s, struct reg_wh_counts *c, const char *
 	memcpy(e->id, id, WH_ID_LEN);
 	e->n = 0;
 	cn_kv_iter *it = cn_kv_iter_new(s->db, REG_CF_DELIVERIES, id, WH_ID_LEN);
-	for (it && (cn_kv_iter_seek_first(it), 1); it && cn_kv_iter_valid(it); cn_kv_iter_next(it))
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it))
 		e->n++;
 	cn_kv_iter_free(it);
 	return e;
@@ -102,8 +104,9 @@ void reg_wh_log(reg_state *s, const reg_wh_attempt *a)
 		/* The oldest records are the first keys of the prefix. */
 		cn_kv_iter *it = cn_kv_iter_new(s->db, REG_CF_DELIVERIES, a->webhook_id, WH_ID_LEN);
 		long n = 0;
-		for (it && (cn_kv_iter_seek_first(it), 1); it && cn_kv_iter_valid(it) && n < drop;
-		     cn_kv_iter_next(it), n++) {
+		if (it)
+			cn_kv_iter_seek_first(it);
+		for (; it && cn_kv_iter_valid(it) && n < drop; cn_kv_iter_next(it), n++) {
 			size_t kl;
 			const uint8_t *old = cn_kv_iter_key(it, &kl);
 			cn_kv_batch_del(b, REG_CF_DELIVERIES, old, kl);
@@ -129,8 +132,9 @@ cn_code reg_wh_delete(reg_state *s, const char *id, size_t len, cn_err *err)
 	cn_kv_batch_del(batch, REG_CF_WEBHOOKS, id, len);
 	cn_kv_iter *it =
 	        len == WH_ID_LEN ? cn_kv_iter_new(s->db, REG_CF_DELIVERIES, id, len) : NULL;
-	for (it && (cn_kv_iter_seek_first(it), 1); it && cn_kv_iter_valid(it);
-	     cn_kv_iter_next(it)) {
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t kl;
 		const uint8_t *k = cn_kv_iter_key(it, &kl);
 		cn_kv_batch_del(batch, REG_CF_DELIVERIES, k, kl);
