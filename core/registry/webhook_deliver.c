@@ -132,9 +132,18 @@ static int wh_on_body(void *arg, const void *p, size_t n)
 	return CAIRN_OK;
 }
 
-/* One signed POST. Returns the HTTP status, or 0 with why set. */
-static int wh_post(const char *url, const char *secret, const wh_job *j, long timeout_s, wh_resp *r,
-                   char *why, size_t whylen)
+/* Shutdown cancels attempts in flight instead of waiting out the timeout.
+ * Reads stop without mu: a stale false only delays the cancel by a poll. */
+static int wh_cancelled(void *arg)
+{
+	const reg_webhooks *w = arg;
+	return w && __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
+}
+
+/* One signed POST. Returns the HTTP status, or 0 with why set. w may be
+ * NULL (the test call: no cancel). */
+static int wh_post(reg_webhooks *w, const char *url, const char *secret, const wh_job *j,
+                   long timeout_s, wh_resp *r, char *why, size_t whylen)
 {
 	char sig[REG_WH_SIG_MAX];
 	/* No "Expect: 100-continue": receivers (Python's http.server among
@@ -162,7 +171,9 @@ static int wh_post(const char *url, const char *secret, const wh_job *j, long ti
 	                          .on_body = wh_on_body,
 	                          .response_arg = r,
 	                          .timeout_ms = timeout_s * 1000,
-	                          .connect_timeout_ms = timeout_s * 1000};
+	                          .connect_timeout_ms = timeout_s * 1000,
+	                          .is_cancelled = w ? wh_cancelled : NULL,
+	                          .cancel_arg = w};
 	cairn_http_response resp = {.size = sizeof resp};
 	cairn_error e = {0};
 	r->now_ms = cn_now_ms();
@@ -243,7 +254,9 @@ static void wh_fanout(reg_webhooks *w, wh_event *ev)
 	if (!reg_wh_event_of(ev->kind, ev->prompt, &entity, &action))
 		return;
 	cn_kv_iter *it = cn_kv_iter_new(w->reg->db, REG_CF_WEBHOOKS, NULL, 0);
-	for (cn_kv_iter_seek_first(it); it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t vl;
 		const uint8_t *v = cn_kv_iter_value(it, &vl);
 		json_t *wh;
@@ -301,7 +314,7 @@ static bool wh_attempt(reg_webhooks *w, const char *wid, wh_job *j, int64_t *due
 	r->retry_after_ms = -1;
 	char why[256] = "";
 	int64_t t0 = cn_now_ms();
-	int st = wh_post(wh_str(json_object_get(wh, "url")),
+	int st = wh_post(w, wh_str(json_object_get(wh, "url")),
 	                 json_string_value(json_object_get(wh, "secret")), j, w->timeout_s, r, why,
 	                 sizeof why);
 	int64_t t1 = cn_now_ms();
@@ -450,7 +463,7 @@ void reg_webhooks_stop(reg_state *s)
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->mu);
-	w->stop = true;
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < w->nthreads; i++)
@@ -564,7 +577,7 @@ REG_METHOD(reg_test_webhook)
 			r->retry_after_ms = -1;
 			r->blen = 0;
 			r->body[0] = '\0';
-			status = wh_post(wh_str(json_object_get(wh, "url")),
+			status = wh_post(NULL, wh_str(json_object_get(wh, "url")),
 			                 json_string_value(json_object_get(wh, "secret")), j,
 			                 s->webhooks->timeout_s, r, why, sizeof why);
 			j->attempts++;
