@@ -508,12 +508,14 @@ static json_t *pr_minus(json_t *a, json_t *b)
 	return out;
 }
 
-static json_t *pr_diff_doc(json_t *from, json_t *to, const pr_diff *d)
+static json_t *pr_diff_doc(json_t *from, json_t *to, const pr_diff *d, const bool *keep)
 {
 	json_t *lines = json_array();
 	static const char *const ops[] = {"equal", "insert", "delete"};
 	for (size_t i = 0; i < d->n; i++) {
 		const pr_diff_line *l = &d->lines[i];
+		if (!keep[i])
+			continue;
 		json_t *e = json_pack("{s:s,s:s%}", "op", ops[l->op], "text", l->text, l->len);
 		if (l->from_line)
 			json_object_set_new(e, "from_line", json_integer(l->from_line));
@@ -560,18 +562,25 @@ PR_METHOD(pr_diff_versions)
 	pr_diff d = {0};
 	if (rc == CN_OK)
 		rc = pr_diff_lines(a, alen, bt, blen, &d, err);
+	json_t *cj = json_object_get(r, "context");
+	int context = cj ? (int)json_integer_value(cj) : 3;
+	bool *keep = rc == CN_OK ? malloc((d.n ? d.n : 1) * sizeof *keep) : NULL;
+	if (rc == CN_OK && !keep)
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	if (rc == CN_OK) {
-		json_t *doc = pr_diff_doc(from, to, &d);
+		pr_diff_keep(&d, context, keep);
+		json_t *doc = pr_diff_doc(from, to, &d, keep);
 		cn_buf u = CN_BUF_INIT;
 		char fa[PR_NAME_MAX + 64], fb[PR_NAME_MAX + 64];
 		snprintf(fa, sizeof fa, "%s", F(from, "uri"));
 		snprintf(fb, sizeof fb, "%s", F(to, "uri"));
-		pr_diff_unified(&d, fa, fb, &u);
+		pr_diff_unified(&d, fa, fb, context, &u);
 		json_object_set_new(doc, "unified", json_stringn(u.p ? u.p : "", u.len));
 		cn_buf_free(&u);
 		rc = pr_answer(b, "DiffPromptVersionsResponse", doc, resp, err);
 		json_decref(doc);
 	}
+	free(keep);
 	pr_diff_free(&d);
 	free(a);
 	free(bt);

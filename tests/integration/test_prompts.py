@@ -244,6 +244,10 @@ def test_prompts_and_errors():
                                            "commit_message"}, d)
         check(d["unified"].startswith("--- prompts:/%s/1\n+++ prompts:/%s/3\n" % (name, name))
               and "\n+Be {{tone}}.\n" in d["unified"], d)
+        d0 = ok(get(c, "diff", {"name": name, "from_version": "1", "to_version": "3",
+                                "context": 0}))
+        check([(l["op"], l.get("to_line")) for l in d0["lines"]] == [("insert", 2)], d0)
+        check("\n@@ -1,0 +2,1 @@\n+Be {{tone}}.\n" in d0["unified"], d0)
         d = ok(get(c, "diff", {"name": name, "from_version": "2", "to_version": "3"}))
         check("template_type" in d["changed_fields"] and d["variables_removed"] == ["audience"])
         expect_error(get(c, "diff", {"name": name, "from_version": "1"}), 400,
@@ -410,6 +414,8 @@ def test_content_limits():
         d = ok(get(c, "diff", {"name": "uni", "from_version": v["version"],
                                "to_version": v2["version"]}))
         check(d["inserted"] == 1 and d["deleted"] == 1, {k: d[k] for k in ("inserted",)})
+        check([l["op"] for l in d["lines"]] == ["delete", "insert", "equal", "equal", "equal"],
+              d["lines"])
         # one byte more is refused, with nothing written
         n = len(versions_of(c, "uni"))
         expect_error(post(c, "versions/create", {"name": "uni", "template": big + "!"}), 400,
