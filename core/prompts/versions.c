@@ -191,6 +191,9 @@ PR_METHOD(pr_create_version)
 	return rc;
 }
 
+/* One registry call on the hot path (load, render): the version itself,
+ * which carries the prompt tag as MLflow's client writes it. The model is
+ * read only to explain a miss or a version without that tag. */
 cn_code pr_load_version(pr_state *s, const cn_call_ctx *ctx, const char *name, const char *version,
                         const char *alias, json_t **pv, cn_err *err)
 {
@@ -201,42 +204,45 @@ cn_code pr_load_version(pr_state *s, const cn_call_ctx *ctx, const char *name, c
 	if (!*version && !*alias)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "Missing value for required parameter 'version' (or 'alias')");
-	if (*version) {
-		cn_code rc = pr_check_version(version, "version", err);
-		if (rc != CN_OK)
-			return rc;
+	if (!*name)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Missing value for required parameter 'name'.");
+	cn_code rc = *version ? pr_check_version(version, "version", err) : CN_OK;
+	if (rc != CN_OK)
+		return rc;
+	json_t *q = json_pack("{s:s,s:s}", "name", name, *version ? "version" : "alias",
+	                      *version ? version : alias),
+	       *rep = NULL, *model = NULL;
+	rc = pr_call(s, ctx, PR_REGISTRY, *version ? "GetModelVersion" : "GetModelVersionByAlias",
+	             q, &rep, err);
+	json_decref(q);
+	json_t *mv = json_object_get(rep, "model_version");
+	const char *tag = pr_tag(mv, "tags", PR_TAG_IS_PROMPT);
+	if (rc == CN_OK && tag && !strcmp(tag, "true")) {
+		if (!(*pv = pr_version_of(mv, NULL, err)))
+			rc = err->code;
+		json_decref(rep);
+		return rc;
 	}
-	json_t *model = NULL, *rep = NULL;
-	cn_code rc = pr_load_prompt(s, ctx, name, &model, err);
-	if (rc == CN_OK && *alias) { /* the registry's answer is MLflow's 400 */
-		bool found = false;
-		size_t i;
-		json_t *a;
-		json_array_foreach(json_object_get(model, "aliases"), i, a) found |=
-		        !strcmp(pr_str(a, "alias"), alias);
-		if (!found)
+	/* A miss, or a version without the tag: the model says which. The
+	 * registry's miss of an alias is MLflow's 400; here it is a 404. */
+	bool alias_miss = rc == CN_INVALID_PARAMETER_VALUE && *alias;
+	if (rc == CN_OK || rc == CN_RESOURCE_DOES_NOT_EXIST || alias_miss) {
+		cn_code got = rc;
+		rc = pr_load_prompt(s, ctx, name, &model, err);
+		if (rc == CN_OK && got != CN_OK && *version)
+			rc = cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
+			                "Prompt (name=%.600s, version=%s) not found", name,
+			                version);
+		else if (rc == CN_OK && got != CN_OK)
 			rc = cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
 			                "Prompt alias '%.255s' not found for prompt %.600s", alias,
 			                name);
+		else if (rc == CN_OK && !(*pv = pr_version_of(mv, model, err)))
+			rc = err->code;
 	}
-	if (rc == CN_OK) {
-		json_t *q = json_pack("{s:s,s:s}", "name", name, *version ? "version" : "alias",
-		                      *version ? version : alias);
-		rc = pr_call(s, ctx, PR_REGISTRY,
-		             *version ? "GetModelVersion" : "GetModelVersionByAlias", q, &rep, err);
-		json_decref(q);
-		if (rc == CN_RESOURCE_DOES_NOT_EXIST && *version)
-			cn_err_set(err, rc, "Prompt (name=%.600s, version=%s) not found", name,
-			           version);
-		else if (rc == CN_RESOURCE_DOES_NOT_EXIST)
-			cn_err_set(err, rc, "Prompt alias '%.255s' not found for prompt %.600s",
-			           alias, name);
-	}
-	if (rc == CN_OK &&
-	    !(*pv = pr_version_of(json_object_get(rep, "model_version"), model, err)))
-		rc = err->code;
-	json_decref(rep);
 	json_decref(model);
+	json_decref(rep);
 	return rc;
 }
 
@@ -508,12 +514,14 @@ static json_t *pr_minus(json_t *a, json_t *b)
 	return out;
 }
 
-static json_t *pr_diff_doc(json_t *from, json_t *to, const pr_diff *d)
+static json_t *pr_diff_doc(json_t *from, json_t *to, const pr_diff *d, const bool *keep)
 {
 	json_t *lines = json_array();
 	static const char *const ops[] = {"equal", "insert", "delete"};
 	for (size_t i = 0; i < d->n; i++) {
 		const pr_diff_line *l = &d->lines[i];
+		if (!keep[i])
+			continue;
 		json_t *e = json_pack("{s:s,s:s%}", "op", ops[l->op], "text", l->text, l->len);
 		if (l->from_line)
 			json_object_set_new(e, "from_line", json_integer(l->from_line));
@@ -560,18 +568,25 @@ PR_METHOD(pr_diff_versions)
 	pr_diff d = {0};
 	if (rc == CN_OK)
 		rc = pr_diff_lines(a, alen, bt, blen, &d, err);
+	json_t *cj = json_object_get(r, "context");
+	int context = cj ? (int)json_integer_value(cj) : 3;
+	bool *keep = rc == CN_OK ? malloc((d.n ? d.n : 1) * sizeof *keep) : NULL;
+	if (rc == CN_OK && !keep)
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	if (rc == CN_OK) {
-		json_t *doc = pr_diff_doc(from, to, &d);
+		pr_diff_keep(&d, context, keep);
+		json_t *doc = pr_diff_doc(from, to, &d, keep);
 		cn_buf u = CN_BUF_INIT;
 		char fa[PR_NAME_MAX + 64], fb[PR_NAME_MAX + 64];
 		snprintf(fa, sizeof fa, "%s", F(from, "uri"));
 		snprintf(fb, sizeof fb, "%s", F(to, "uri"));
-		pr_diff_unified(&d, fa, fb, &u);
+		pr_diff_unified(&d, fa, fb, context, &u);
 		json_object_set_new(doc, "unified", json_stringn(u.p ? u.p : "", u.len));
 		cn_buf_free(&u);
 		rc = pr_answer(b, "DiffPromptVersionsResponse", doc, resp, err);
 		json_decref(doc);
 	}
+	free(keep);
 	pr_diff_free(&d);
 	free(a);
 	free(bt);
