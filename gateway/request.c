@@ -201,6 +201,11 @@ void cn_gw_set_error(cn_gw_request *r, cn_code code, const char *fmt, ...)
 	}
 	cn_gw_error_json(&r->out, code, msg);
 	r->status = cn_code_http_status(code);
+	/* Overload and unavailability are worth retrying: say when (a second). */
+	if (r->status == 503 || r->status == 429) {
+		cn_buf_append(&r->hdrs, "Retry-After", sizeof "Retry-After");
+		cn_buf_append(&r->hdrs, "1", sizeof "1");
+	}
 	memcpy(r->ctype, "application/json", sizeof "application/json");
 	r->responded = true;
 }
