@@ -73,7 +73,9 @@ void otlp_any_json(cn_buf *out, const otlp_any *v);
 void otlp_kvs_json(cn_buf *out, otlp_kv *const *kvs, size_t n);
 /* Lowercase hex of bytes. */
 void otlp_hex(cn_buf *out, const uint8_t *p, size_t n);
-/* True if s[0..n) is one complete JSON value. */
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (RFC 3629). */
+size_t otlp_utf8_seq(const unsigned char *s, size_t n);
+/* True if s[0..n) is one complete JSON value (otlp_jsonv.c). */
 bool otlp_is_json(const char *s, size_t n);
 
 /* ---- semantic conventions (otlp_semconv.c) --------------------------- */

@@ -83,6 +83,34 @@ static const char *const sc_keys[K_COUNT] = {
         [K_GENAI_TOK_OUT_OLD] = "gen_ai.usage.completion_tokens",
 };
 
+/* Lengths of sc_keys, in the same order (compared before the bytes). */
+#define L(s) (sizeof(s) - 1)
+static const size_t sc_lens[K_COUNT] = {
+        [K_MLFLOW_TYPE] = L("mlflow.spanType"),
+        [K_MLFLOW_INPUTS] = L("mlflow.spanInputs"),
+        [K_MLFLOW_OUTPUTS] = L("mlflow.spanOutputs"),
+        [K_MLFLOW_USAGE] = L("mlflow.chat.tokenUsage"),
+        [K_MLFLOW_REQUEST_ID] = L("mlflow.traceRequestId"),
+        [K_OI_KIND] = L("openinference.span.kind"),
+        [K_GENAI_OP] = L("gen_ai.operation.name"),
+        [K_IN_OI] = L("input.value"),
+        [K_IN_GENAI_MSGS] = L("gen_ai.input.messages"),
+        [K_IN_GENAI_TOOL] = L("gen_ai.tool.call.arguments"),
+        [K_IN_GENAI_PROMPT] = L("gen_ai.prompt"),
+        [K_OUT_OI] = L("output.value"),
+        [K_OUT_GENAI_MSGS] = L("gen_ai.output.messages"),
+        [K_OUT_GENAI_TOOL] = L("gen_ai.tool.call.result"),
+        [K_OUT_GENAI_COMPLETION] = L("gen_ai.completion"),
+        [K_OI_TOK_IN] = L("llm.token_count.prompt"),
+        [K_OI_TOK_OUT] = L("llm.token_count.completion"),
+        [K_OI_TOK_TOTAL] = L("llm.token_count.total"),
+        [K_GENAI_TOK_IN] = L("gen_ai.usage.input_tokens"),
+        [K_GENAI_TOK_OUT] = L("gen_ai.usage.output_tokens"),
+        [K_GENAI_TOK_IN_OLD] = L("gen_ai.usage.prompt_tokens"),
+        [K_GENAI_TOK_OUT_OLD] = L("gen_ai.usage.completion_tokens"),
+};
+#undef L
+
 typedef struct sc_map {
 	const char *from, *to;
 } sc_map;
@@ -242,10 +270,11 @@ void otlp_semconv_read(const otlp_span *s, otlp_semconv *sc)
 	for (size_t i = 0; i < s->n_attributes; i++) {
 		const char *key = s->attributes[i]->key;
 		/* Every key of interest starts with one of these letters. */
-		if (!strchr("mogil", key[0]))
+		if (!key[0] || !strchr("mogil", key[0]))
 			continue;
+		size_t len = strlen(key);
 		for (int k = 0; k < K_COUNT; k++)
-			if (strcmp(key, sc_keys[k]) == 0) {
+			if (len == sc_lens[k] && memcmp(key, sc_keys[k], len) == 0) {
 				at[k] = s->attributes[i]->value;
 				break;
 			}

@@ -11,6 +11,7 @@
 
 #include "core/codec/codec.h"
 #include "core/otlp/otlp.h"
+#include "core/otlp/otlp_int.h"
 #include "schemas/cairn_schema.h"
 #include "tests/lib/cn_test.h"
 #include "trace_service.pb-c.h"
@@ -433,6 +434,59 @@ CN_TEST(responses)
 	CN_CHECK_EQ_INT(cn_otlp_format_of("Application/JSON; charset=utf-8"), CN_OTLP_JSON);
 	CN_CHECK_EQ_INT(cn_otlp_format_of("text/plain"), -1);
 	CN_CHECK_EQ_INT(cn_otlp_format_of(NULL), -1);
+}
+
+/* The scanner that decides "stored as JSON" agrees with a real parser. */
+CN_TEST(json_validator_matches_jansson)
+{
+	static const char *const cases[] = {
+	        "{}",
+	        "[]",
+	        "\"x\"",
+	        "0",
+	        "-0.5e+3",
+	        "true",
+	        "null",
+	        " [1, {\"a\": [null]}] ",
+	        "{\"a\":1,}",
+	        "[1,]",
+	        "01",
+	        "1.",
+	        ".5",
+	        "-",
+	        "\"\\x\"",
+	        "\"\\u12g4\"",
+	        "tru",
+	        "{\"a\" 1}",
+	        "[1 2]",
+	        "\"a",
+	        "{\"k\":\"v\"} x",
+	        "\"\xc3\xa9\"",
+	        "\"\xff\"",
+	        "\"\xed\xa0\x80\"",
+	        "\"a\tb\"",
+	        "[[[[[[[[[[]]]]]]]]]]",
+	        "{\"a\":{\"b\":{}}}",
+	        "",
+	        "   ",
+	        "1e5",
+	        "1E-2",
+	        "-01",
+	        "[\"\\ud83d\\ude00\"]",
+	        "nul",
+	        "{1:2}",
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		json_error_t e;
+		json_t *j = json_loadb(cases[i], strlen(cases[i]), JSON_DECODE_ANY, &e);
+		bool want = j != NULL;
+		json_decref(j);
+		if (otlp_is_json(cases[i], strlen(cases[i])) != want) {
+			char m[200];
+			snprintf(m, sizeof m, "otlp_is_json(%s) != %d", cases[i], want);
+			cn_test_fail(__FILE__, __LINE__, m);
+		}
+	}
 }
 
 CN_TEST_MAIN()

@@ -7,15 +7,15 @@
  */
 #include "core/otlp/otlp_int.h"
 
-#include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/codec/dtoa.h"
 
 /* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (RFC 3629:
  * no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t otlp_utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];
 	size_t len;
@@ -51,44 +51,68 @@ void otlp_json_str(cn_buf *out, const char *str, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
-	cn_buf_reserve(out, n + 2);
-	cn_buf_putc(out, '"');
-	size_t run = 0;
+	/* Worst case six bytes out per byte in ("\u00XX", "\ufffd"); writing
+	 * straight into the reserved space beats an append per escape. */
+	if (n > (SIZE_MAX - 3) / 6 || !cn_buf_reserve(out, 6 * n + 3))
+		return;
+	char *o = out->p + out->len;
+	*o++ = '"';
 	for (size_t i = 0; i < n;) {
+		/* Eight plain ASCII bytes at a time (no control, quote, backslash or
+		 * high bit): most of an attribute's text. */
+		while (n - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+			uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+			uint64_t special = (w & high) | ((w - ones * 0x20) & ~w & high) |
+			                   ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
+			if (special)
+				break;
+			memcpy(o, s + i, 8);
+			o += 8;
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		unsigned c = s[i];
 		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			*o++ = (char)c;
 			i++;
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t k = utf8_seq(s + i, n - i);
+			size_t k = otlp_utf8_seq(s + i, n - i);
 			if (k) {
+				memcpy(o, s + i, k);
+				o += k;
 				i += k;
 				continue;
 			}
 		}
-		cn_buf_append(out, str + run, i - run);
-		char esc[8] = {'\\', 0};
+		*o++ = '\\';
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
 		default:
 			if (c < 0x20) {
-				memcpy(esc, "\\u00", 4);
-				esc[4] = hex[c >> 4];
-				esc[5] = hex[c & 15];
+				memcpy(o, "u00", 3);
+				o[3] = hex[c >> 4];
+				o[4] = hex[c & 15];
+				o += 5;
 			} else {
-				memcpy(esc, "\\ufffd", 6); /* invalid UTF-8 byte */
+				memcpy(o, "ufffd", 5); /* invalid UTF-8 byte */
+				o += 5;
 			}
 		}
-		cn_buf_puts(out, esc);
-		run = ++i;
+		i++;
 	}
-	cn_buf_append(out, str + run, n - run);
-	cn_buf_putc(out, '"');
+	*o++ = '"';
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = '\0';
 }
 
 static void otlp_base64(cn_buf *out, const uint8_t *p, size_t n)
@@ -178,21 +202,4 @@ void otlp_hex(cn_buf *out, const uint8_t *p, size_t n)
 		char d[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
 		cn_buf_append(out, d, 2);
 	}
-}
-
-bool otlp_is_json(const char *s, size_t n)
-{
-	/* Cheap refusals first: most plain strings fail on their first byte. */
-	while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
-		s++;
-		n--;
-	}
-	if (!n || !strchr("{[\"-0123456789tfn", *s))
-		return false;
-	json_error_t e;
-	json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &e);
-	if (!j)
-		return false;
-	json_decref(j);
-	return true;
 }

@@ -16,8 +16,9 @@ class FixedIds {
 
 const T0 = 1700000000000; // ms since the epoch
 
-function provider(processors, traceHex) {
-  return new BasicTracerProvider({
+function provider(processors, traceHex, Provider) {
+  const P = Provider || BasicTracerProvider;
+  return new P({
     resource: resourceFromAttributes({ 'service.name': 'cairn-otel-peer', 'deployment.environment': 'test' }),
     idGenerator: new FixedIds(traceHex || '0af7651916cd43dd8448eb211c80319c'),
     spanProcessors: processors,
