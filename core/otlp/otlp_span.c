@@ -46,15 +46,27 @@ static void span_attributes(cn_buf *out, cn_buf *val, const otlp_span *s, const 
 	bool first = true;
 	for (size_t i = 0; i < s->n_attributes; i++, first = false) {
 		const otlp_any *v = s->attributes[i]->value;
+		const char *key = s->attributes[i]->key;
+		bool str = v &&
+		           v->value_case ==
+		                   OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+		size_t n = str ? strlen(v->string_value) : 0;
 		cn_buf_reset(val);
-		if (sc->mlflow_encoded && v &&
-		    v->value_case ==
-		            OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE &&
-		    otlp_is_json(v->string_value, strlen(v->string_value)))
-			cn_buf_puts(val, v->string_value);
+		if (str && !(sc->mlflow_encoded && otlp_is_json(v->string_value, n))) {
+			/* The common case in one pass: "key": "\"text\"" */
+			if (!first)
+				cn_buf_putc(out, ',');
+			otlp_json_str(out, key, strlen(key));
+			cn_buf_putc(out, ':');
+			otlp_json_str2(out, v->string_value, n);
+			continue;
+		}
+		if (str)
+			cn_buf_append(val, v->string_value,
+			              n); /* already JSON (MLflow's exporter) */
 		else
 			otlp_any_json(val, v);
-		span_attr(out, val, s->attributes[i]->key, first);
+		span_attr(out, val, key, first);
 	}
 	if (!sc->has_type_attr) {
 		cn_buf_reset(val);

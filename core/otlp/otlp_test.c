@@ -489,4 +489,32 @@ CN_TEST(json_validator_matches_jansson)
 	}
 }
 
+/* The one-pass double escape is the escape applied twice. */
+CN_TEST(double_escape_is_escape_twice)
+{
+	static const char *const cases[] = {
+	        "",
+	        "plain text longer than eight bytes",
+	        "q\"uote",
+	        "back\\slash",
+	        "nl\ncr\rtab\t",
+	        "\x01\x1f ctl",
+	        "caf\xc3\xa9 \xe2\x82\xac",
+	        "bad \xff\xfe byte",
+	        "\xc3",
+	        "12345678\"",
+	        "[{\"role\":\"user\",\"content\":\"a\\\"b\"}]",
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		cn_buf once = CN_BUF_INIT, twice = CN_BUF_INIT, fused = CN_BUF_INIT;
+		otlp_json_str(&once, cases[i], strlen(cases[i]));
+		otlp_json_str(&twice, once.p, once.len);
+		otlp_json_str2(&fused, cases[i], strlen(cases[i]));
+		CN_CHECK_STR(fused.p, twice.p);
+		cn_buf_free(&once);
+		cn_buf_free(&twice);
+		cn_buf_free(&fused);
+	}
+}
+
 CN_TEST_MAIN()

@@ -47,9 +47,50 @@ size_t otlp_utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-void otlp_json_str(cn_buf *out, const char *str, size_t n)
+/* How many leading bytes of s[0..n), in whole 8-byte words, need no
+ * escaping (no control, quote, backslash or high bit): most of an
+ * attribute's text, copied eight bytes at a time. */
+static size_t value_plain(const unsigned char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	size_t i = 0;
+	for (; n - i >= 8; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+		if ((w & high) | ((w - ones * 0x20) & ~w & high) | ((q - ones) & ~q & high) |
+		    ((b - ones) & ~b & high))
+			break;
+	}
+	return i;
+}
+
+/* The JSON escape of byte c (control, quote, backslash, or a byte that is
+ * not valid UTF-8 where it stands) into o; returns its length (<= 6). */
+static size_t value_esc(unsigned c, char *o)
 {
 	static const char hex[] = "0123456789abcdef";
+	o[0] = '\\';
+	switch (c) {
+	case '"': o[1] = '"'; return 2;
+	case '\\': o[1] = '\\'; return 2;
+	case '\n': o[1] = 'n'; return 2;
+	case '\r': o[1] = 'r'; return 2;
+	case '\t': o[1] = 't'; return 2;
+	default:
+		if (c < 0x20) {
+			memcpy(o + 1, "u00", 3);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+		} else {
+			memcpy(o + 1, "ufffd", 5); /* invalid UTF-8 byte */
+		}
+		return 6;
+	}
+}
+
+void otlp_json_str(cn_buf *out, const char *str, size_t n)
+{
 	const unsigned char *s = (const unsigned char *)str;
 	/* Worst case six bytes out per byte in ("\u00XX", "\ufffd"); writing
 	 * straight into the reserved space beats an append per escape. */
@@ -58,21 +99,10 @@ void otlp_json_str(cn_buf *out, const char *str, size_t n)
 	char *o = out->p + out->len;
 	*o++ = '"';
 	for (size_t i = 0; i < n;) {
-		/* Eight plain ASCII bytes at a time (no control, quote, backslash or
-		 * high bit): most of an attribute's text. */
-		while (n - i >= 8) {
-			uint64_t w;
-			memcpy(&w, s + i, 8);
-			const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-			uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-			uint64_t special = (w & high) | ((w - ones * 0x20) & ~w & high) |
-			                   ((q - ones) & ~q & high) | ((b - ones) & ~b & high);
-			if (special)
-				break;
-			memcpy(o, s + i, 8);
-			o += 8;
-			i += 8;
-		}
+		size_t run = value_plain(s + i, n - i);
+		memcpy(o, s + i, run);
+		o += run;
+		i += run;
 		if (i >= n)
 			break;
 		unsigned c = s[i];
@@ -90,27 +120,58 @@ void otlp_json_str(cn_buf *out, const char *str, size_t n)
 				continue;
 			}
 		}
-		*o++ = '\\';
-		switch (c) {
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '\n': *o++ = 'n'; break;
-		case '\r': *o++ = 'r'; break;
-		case '\t': *o++ = 't'; break;
-		default:
-			if (c < 0x20) {
-				memcpy(o, "u00", 3);
-				o[3] = hex[c >> 4];
-				o[4] = hex[c & 15];
-				o += 5;
-			} else {
-				memcpy(o, "ufffd", 5); /* invalid UTF-8 byte */
-				o += 5;
-			}
-		}
+		o += value_esc(c, o);
 		i++;
 	}
 	*o++ = '"';
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = '\0';
+}
+
+void otlp_json_str2(cn_buf *out, const char *str, size_t n)
+{
+	/* Each byte's single escape (at most six bytes) escaped once more (each
+	 * of those at most two): twelve bytes out per byte in, plus quotes. */
+	if (n > (SIZE_MAX - 8) / 12 || !cn_buf_reserve(out, 12 * n + 8))
+		return;
+	const unsigned char *s = (const unsigned char *)str;
+	char *o = out->p + out->len;
+	memcpy(o, "\"\\\"", 3);
+	o += 3;
+	for (size_t i = 0; i < n;) {
+		size_t run = value_plain(s + i, n - i);
+		memcpy(o, s + i, run);
+		o += run;
+		i += run;
+		if (i >= n)
+			break;
+		unsigned c = s[i];
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			*o++ = (char)c;
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t k = otlp_utf8_seq(s + i, n - i);
+			if (k) {
+				memcpy(o, s + i, k);
+				o += k;
+				i += k;
+				continue;
+			}
+		}
+		/* The single escape, then each of its bytes escaped again. */
+		char e[6];
+		size_t k = value_esc(c, e);
+		for (size_t j = 0; j < k; j++) {
+			if (e[j] == '\\' || e[j] == '"')
+				*o++ = '\\';
+			*o++ = e[j];
+		}
+		i++;
+	}
+	memcpy(o, "\\\"\"", 3);
+	o += 3;
 	out->len = (size_t)(o - out->p);
 	out->p[out->len] = '\0';
 }
