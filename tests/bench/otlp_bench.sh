@@ -61,7 +61,17 @@ echo "== OTLP ingestion ($conns exporters, 512-span batches, ${secs}s each, $(np
 echo "nginx (reference, fixed empty 200):"
 "$bench" http "$nport" "$eid" "$secs" "$conns" || true
 echo "cairn server POST /v1/traces (experiment $eid):"
-"$bench" http "$port" "$eid" "$secs" "$conns" || true
+# The server's own CPU time (utime + stime, clock ticks) around the run: on a
+# shared machine, spans per server CPU-second says more than the wall clock.
+cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }
+c0=$(cpu)
+"$bench" http "$port" "$eid" "$secs" "$conns" | tee "$work/http.txt" || true
+c1=$(cpu)
+spans=$(sed -n 's/.*: \([0-9]*\) spans\/s accepted.*/\1/p' "$work/http.txt")
+el=$(sed -n 's/.*, \([0-9.]*\) s: .*/\1/p' "$work/http.txt")
+tick=$(getconf CLK_TCK)
+echo "cairn server CPU during the run: $(echo "scale=2; ($c1 - $c0) / $tick" | bc) s;" \
+	"$(echo "scale=0; $spans * $el * $tick / ($c1 - $c0 + 1)" | bc) spans per server CPU-second"
 echo "cairn RSS after the run: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"
 echo "decoder alone:"
 "$bench" decode 200
