@@ -4,6 +4,7 @@ deflate bodies, and the request encodings it takes. The decoder itself is
 unit-tested in core/otlp/otlp_test.c; a real OpenTelemetry SDK exporting to
 Cairn is test_otlp_sdk.py."""
 import gzip
+import json
 import os
 import shutil
 import tempfile
@@ -102,5 +103,102 @@ def test_encodings_reach_the_service_step():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def ld(field, payload):
+    """A length-delimited protobuf field."""
+    n, out = len(payload), bytes([field << 3 | 2])
+    while True:
+        out += bytes([(n & 0x7f) | (0x80 if n > 0x7f else 0)])
+        n >>= 7
+        if not n:
+            return out + payload
+
+
+def span_pb(trace_hex, span_hex, name):
+    return (ld(1, bytes.fromhex(trace_hex)) + ld(2, bytes.fromhex(span_hex))
+            + ld(5, name.encode()) + bytes([7 << 3 | 1]) + (1).to_bytes(8, "little")
+            + bytes([8 << 3 | 1]) + (2).to_bytes(8, "little"))
+
+
+def request_pb(spans):
+    """ExportTraceServiceRequest{resource_spans{scope_spans{spans}}}."""
+    return ld(1, ld(2, b"".join(ld(2, sp) for sp in spans)))
+
+
+def pb_partial_success(data):
+    """(rejected_spans, error_message) of a protobuf ExportTraceServiceResponse."""
+    def varint(b, i):
+        x = shift = 0
+        while True:
+            c = b[i]
+            i += 1
+            x |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return x, i
+    if not data:
+        return 0, ""
+    check(data[0] == 0x0a, data)  # field 1, length-delimited: partial_success
+    n, i = varint(data, 1)
+    inner, rejected, msg = data[i:i + n], 0, ""
+    j = 0
+    while j < len(inner):
+        tag, j = varint(inner, j)
+        if tag == 0x08:
+            rejected, j = varint(inner, j)
+        elif tag == 0x12:
+            m, j = varint(inner, j)
+            msg = inner[j:j + m].decode()
+            j += m
+        else:
+            raise AssertionError("unexpected tag %d" % tag)
+    return rejected, msg
+
+
+def test_accepted_encodings_and_partial_success():
+    srv = Server().start()
+    try:
+        c = srv.client()
+        pb, js = body("agent.pb"), body("agent.json")
+        for data, ctype, enc in [(pb, "application/x-protobuf", None),
+                                 (js, "application/json", None),
+                                 (gzip.compress(pb), "application/x-protobuf", "gzip"),
+                                 (zlib.compress(js), "application/json; charset=utf-8",
+                                  "deflate")]:
+            r = post(c, data, ctype=ctype, extra={"Content-Encoding": enc} if enc else {})
+            check(r.status == 200, r)
+            # The answer is an ExportTraceServiceResponse in the request's encoding.
+            if ctype.startswith("application/json"):
+                check(r.headers["Content-Type"] == "application/json" and r.json() == {}, r)
+            else:
+                check(r.headers["Content-Type"] == "application/x-protobuf" and r.body == b"", r)
+        r = c.get("traces/get", {"trace_id": "tr-0af7651916cd43dd8448eb211c80319c"},
+                  prefix="/api/3.0/mlflow/")
+        check(r.status == 200 and len(r.json()["trace"]["spans"]) == 6, r)
+        # One span with a bad trace id: the rest are stored, the answer says so.
+        doc = {"resourceSpans": [{"scopeSpans": [{"spans": [
+            {"traceId": "00", "spanId": "0000000000000001", "name": "bad"},
+            {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+             "name": "good", "startTimeUnixNano": "1", "endTimeUnixNano": "2"}]}]}]}
+        r = post(c, json.dumps(doc).encode(), ctype="application/json")
+        check(r.status == 200, r)
+        ps = r.json()["partialSuccess"]
+        check(ps["rejectedSpans"] == "1" and "trace id" in ps["errorMessage"], ps)
+        r = c.get("traces/get", {"trace_id": "tr-5b8efff798038103d269b633813fc60c"},
+                  prefix="/api/3.0/mlflow/")
+        check(r.status == 200 and r.json()["trace"]["spans"][0]["name"] == "good", r)
+        # The same in protobuf: a span whose span id is 3 bytes beside a good one.
+        good = span_pb("7b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "good")
+        bad = span_pb("7b8efff798038103d269b633813fc60c", "eee19b", "bad")
+        r = post(c, request_pb([bad, good]))
+        check(r.status == 200, r)
+        rejected, msg = pb_partial_success(r.body)
+        check(rejected == 1 and "span id" in msg, (rejected, msg))
+        # An experiment that does not exist: the service's MLflow error.
+        expect_error(post(c, pb, exp="424242"), 404, "RESOURCE_DOES_NOT_EXIST")
+    finally:
+        srv.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_refusals, test_encodings_reach_the_service_step])
+    run_tests([test_refusals, test_encodings_reach_the_service_step,
+               test_accepted_encodings_and_partial_success])
