@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "gateway/otlp.h"
 
 static void gateway_sleep_ms(int ms)
 {
@@ -127,6 +128,7 @@ static cn_code gateway_build_routes(cn_gateway *g, const cn_gw_route *extra, siz
 {
 	cn_gw_route builtin[8];
 	size_t nbuiltin = cn_gw_builtin_routes(g, builtin, 8);
+	nbuiltin += cn_gw_otlp_routes(g, builtin + nbuiltin, 8 - nbuiltin); /* POST /v1/traces */
 	const cn_schema *s = &cn_schema_cairn;
 	size_t n = s->nroutes + nbuiltin + nextra + CN_GW_NMETHODS;
 	/* Endpoints are 64-byte aligned (their counters have a cache line each). */
