@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/fb/fb.h"
+#include "core/service.h"
 
 #define TRC_METRICS_MAX_BUCKETS 10000
 #define TRC_METRICS_MAX_TRACES  1000000 /* traces one request may scan */
@@ -85,5 +87,9 @@ void trc_metrics_sort_tools(trc_metrics_bucket *b);
  * in + out). false when the text is not such an object. */
 bool trc_metrics_token_usage(const char *json, size_t len, int64_t *in, int64_t *out,
                              int64_t *total);
+
+/* The GetTraceMetrics method of the traces service (trace_metrics.c). */
+cn_code trc_get_trace_metrics(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b,
+                              cn_fb_ref *resp, cn_err *err);
 
 #endif
