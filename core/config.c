@@ -101,6 +101,15 @@ static const cfg_setting cfg_table[] = {
         {"user_header", CFG_STR, CFG_FIELD(user_header), 0, 0, false, "", NULL, NULL,
          "header a trusted proxy sets to the authenticated user, recorded as the caller "
          "(\"\" = none; the HTTP Basic user name is used otherwise)"},
+        {"trace_ttl_ms", CFG_INT64, CFG_FIELD(trace_ttl_ms), 0, 1LL << 50, false, "0", NULL, NULL,
+         "default trace time-to-live in milliseconds (0 = forever; experiment tag "
+         "cairn.trace.ttl overrides)"},
+        {"trace_ingest_budget_mb", CFG_INT64, CFG_FIELD(trace_ingest_budget_mb), 1, 1 << 20, false,
+         "64", NULL, NULL,
+         "MiB of span data the traces service ingests at once; more is refused with 503"},
+        {"trace_retention_interval_ms", CFG_INT64, CFG_FIELD(trace_retention_interval_ms), 10,
+         CFG_DAY_MS, false, "60000", NULL, NULL,
+         "how often the traces service looks for traces past their time-to-live"},
 };
 
 #define CFG_COUNT       (sizeof cfg_table / sizeof cfg_table[0])

@@ -82,6 +82,10 @@ typedef struct cn_config {
 	/* user_header: request header a trusted proxy sets to the authenticated
 	 * user (e.g. X-Forwarded-User); "" = none. The audit trail's `caller`. */
 	char user_header[64];
+	/* traces */
+	int64_t trace_ttl_ms;                /* trace_ttl_ms: 0 = keep traces forever */
+	int64_t trace_ingest_budget_mb;      /* trace_ingest_budget_mb: span bytes in flight, 64 */
+	int64_t trace_retention_interval_ms; /* trace_retention_interval_ms: TTL sweep period */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

@@ -6,11 +6,15 @@
 #include "core/tracking/tracking.h"
 #include "core/registry/registry.h"
 #include "core/audit/audit.h"
+#include "core/prompts/prompts.h"
+#include "core/traces/traces.h"
 
 const cn_service_def *const cn_builtin_services[] = {
         &cn_tracking_service,
         &cn_registry_service,
         &cn_audit_service,
+        &cn_prompts_service, /* after registry and tracking: calls both */
+        &cn_traces_service, /* core/traces: MLflow 3 traces, span ingestion */
         NULL,
 };
 

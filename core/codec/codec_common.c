@@ -29,6 +29,14 @@ void codec_path_index(codec_path *out, const char *prefix, size_t index)
 	snprintf(out->p, sizeof out->p, "%s[%zu]", prefix, index);
 }
 
+bool codec_field_attr(const cn_schema_field *f, const char *attr)
+{
+	for (uint16_t i = 0; i < f->nattrs; i++)
+		if (strcmp(f->attrs[i].key, attr) == 0)
+			return true;
+	return false;
+}
+
 size_t codec_scalar_size(uint8_t ft)
 {
 	switch (ft) {

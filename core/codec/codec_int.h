@@ -39,6 +39,20 @@ typedef struct codec_path {
 void codec_path_field(codec_path *out, const char *prefix, const char *field);
 void codec_path_index(codec_path *out, const char *prefix, size_t index);
 
+/* Field attributes that change a field's JSON form (schemas/common.fbs):
+ * `map`: a vector of {key, value} tables is a JSON object; `json`: a string
+ * holds JSON text, written as is and read from any JSON value. */
+bool codec_field_attr(const cn_schema_field *f, const char *attr);
+static inline bool codec_field_is_map(const cn_schema_field *f)
+{
+	return f->nattrs && f->type == CN_FT_VECTOR && f->elem == CN_FT_TABLE &&
+	       codec_field_attr(f, "map");
+}
+static inline bool codec_field_is_json(const cn_schema_field *f)
+{
+	return f->nattrs && f->type == CN_FT_STRING && codec_field_attr(f, "json");
+}
+
 /* Size in bytes of a scalar cn_ft (0 for non-scalars). */
 size_t codec_scalar_size(uint8_t ft);
 static inline bool codec_is_int(uint8_t ft)

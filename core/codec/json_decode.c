@@ -256,9 +256,46 @@ static cn_code jdec_vector(jdec *c, const cn_schema_field *f, const jpath *path,
 	return rc;
 }
 
+/* A proto map as a JSON object: decoded as the vector of {key, value}
+ * entries it stands for (so values keep their checks and messages). */
+static cn_code jdec_map(jdec *c, const cn_schema_field *f, const jpath *path, json_t *obj,
+                        int depth, codec_val *out)
+{
+	json_t *arr = json_array();
+	if (!arr)
+		return codec_err_oom(c->err);
+	const char *key;
+	size_t klen;
+	json_t *v;
+	json_object_keylen_foreach(obj, key, klen, v)
+	{
+		json_t *e = json_object();
+		if (!e || json_object_set_new(e, "key", json_stringn(key, klen)) != 0 ||
+		    json_object_set(e, "value", v) != 0 || json_array_append_new(arr, e) != 0) {
+			json_decref(e);
+			json_decref(arr);
+			return codec_err_oom(c->err);
+		}
+	}
+	cn_code rc = jdec_vector(c, f, path, arr, depth, out);
+	json_decref(arr);
+	return rc;
+}
+
 static cn_code jdec_field(jdec *c, const cn_schema_field *f, const jpath *path, json_t *v,
                           int depth, codec_val *out)
 {
+	if (codec_field_is_map(f) && json_is_object(v))
+		return jdec_map(c, f, path, v, depth, out);
+	if (codec_field_is_json(f)) {
+		char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (!text)
+			return codec_err_oom(c->err);
+		out->set = true;
+		out->ref = cn_fb_create_string(c->b, text, strlen(text));
+		free(text);
+		return out->ref ? CN_OK : codec_err_oom(c->err);
+	}
 	switch (f->type) {
 	case CN_FT_STRING: out->set = true; return jdec_string(c, f, path, v, &out->ref);
 	case CN_FT_TABLE:

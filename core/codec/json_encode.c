@@ -186,6 +186,40 @@ static void jenc_vector(const cn_schema *s, const cn_schema_field *f, cn_fb_vec 
 	jenc_putc(out, ']');
 }
 
+/* A `map` vector as a JSON object: each entry's key field names its value
+ * field (the entries' table has fields named "key" and "value"). */
+static void jenc_map(const cn_schema *s, const cn_schema_field *f, cn_fb_vec v, int depth,
+                     cn_buf *out)
+{
+	const cn_schema_table *et = &s->tables[f->table];
+	const cn_schema_field *kf = cn_schema_field_by_name(et, "key", 3);
+	const cn_schema_field *vf = cn_schema_field_by_name(et, "value", 5);
+	jenc_putc(out, '{');
+	bool first = true;
+	for (uint32_t i = 0; i < v.n && kf && vf && !cn_buf_failed(out); i++) {
+		cn_fb_table e = cn_fb_vec_table(v, i);
+		cn_fb_str k = cn_fb_get_str(e, kf->id);
+		if (!first)
+			jenc_putc(out, ',');
+		first = false;
+		jenc_str(out, k.ptr ? k.ptr : "", k.len);
+		jenc_putc(out, ':');
+		uint16_t off = cn_fb_field_off(e, vf->id);
+		if (!off)
+			cn_buf_puts(out, vf->type == CN_FT_STRING ? "\"\"" : "null");
+		else if (vf->type == CN_FT_STRING) {
+			cn_fb_str val = cn_fb_get_str(e, vf->id);
+			jenc_str(out, val.ptr, val.len);
+		} else if (vf->type == CN_FT_TABLE)
+			jenc_table(s, vf->table, cn_fb_get_table(e, vf->id), depth + 1, out);
+		else if (vf->type == CN_FT_VECTOR)
+			jenc_vector(s, vf, cn_fb_get_vec(e, vf->id), depth + 1, out);
+		else
+			jenc_scalar(s, vf->type, vf->enum_index, e.buf + e.pos + off, out);
+	}
+	jenc_putc(out, '}');
+}
+
 static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_buf *out)
 {
 	/* Verified buffers are at most CODEC_MAX_DEPTH deep; this only guards
@@ -215,13 +249,22 @@ static void jenc_table(const cn_schema *s, int ti, cn_fb_table t, int depth, cn_
 		switch (f->type) {
 		case CN_FT_STRING: {
 			cn_fb_str str = cn_fb_get_str(t, f->id);
-			jenc_str(out, str.ptr, str.len);
+			if (codec_field_is_json(f) && str.len)
+				cn_buf_append(out, str.ptr,
+				              str.len); /* JSON text the service wrote */
+			else
+				jenc_str(out, str.ptr, str.len);
 			break;
 		}
 		case CN_FT_TABLE:
 			jenc_table(s, f->table, cn_fb_get_table(t, f->id), depth + 1, out);
 			break;
-		case CN_FT_VECTOR: jenc_vector(s, f, v, depth, out); break;
+		case CN_FT_VECTOR:
+			if (codec_field_is_map(f))
+				jenc_map(s, f, v, depth, out);
+			else
+				jenc_vector(s, f, v, depth, out);
+			break;
 		default: jenc_scalar(s, f->type, f->enum_index, t.buf + t.pos + off, out); break;
 		}
 	}

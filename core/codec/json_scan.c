@@ -483,6 +483,9 @@ static bool js_vector(jscan *c, const cn_schema_field *f, int depth, codec_val *
 
 static bool js_field(jscan *c, const cn_schema_field *f, int depth, codec_val *out)
 {
+	/* Maps and raw JSON values are rare (traces): the jansson path has them. */
+	if (codec_field_is_map(f) || codec_field_is_json(f))
+		return false;
 	switch (f->type) {
 	case CN_FT_STRING: out->set = true; return js_string_field(c, f, &out->ref);
 	case CN_FT_TABLE:

@@ -76,6 +76,9 @@ REG_METHOD(reg_create_model)
 			                (int)name.len, name.ptr);
 		} else if (rc == CN_RESOURCE_DOES_NOT_EXIST) {
 			rc = reg_model_store(s, ctx, model, "registry.model.created", err);
+			if (rc == CN_OK)
+				reg_webhook_fire(s, REG_WH_MODEL_CREATED, reg_is_prompt(model),
+				                 reg_wh_data_model(model));
 		}
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -154,6 +157,9 @@ REG_METHOD(reg_rename_model)
 			cn_key k;
 			reg_version_key(&k, name.ptr, name.len, ver);
 			cn_kv_batch_del(batch, REG_CF_VERSIONS, k.b, k.len);
+			const char *stage = json_string_value(json_object_get(v, "current_stage"));
+			reg_stage_move(batch, name.ptr, name.len, ver, stage, NULL);
+			reg_stage_move(batch, nn.ptr, nn.len, ver, NULL, stage);
 			reg_version_key(&k, nn.ptr, nn.len, ver);
 			json_object_set_new(v, "name", reg_strn(nn));
 			rc = reg_batch_put(batch, REG_CF_VERSIONS, k.b, k.len,
@@ -245,10 +251,13 @@ REG_METHOD(reg_delete_model)
 		json_array_foreach(vers, i, v)
 		{
 			cn_key k;
-			reg_version_key(&k, name.ptr, name.len,
-			                strtoull(json_string_value(json_object_get(v, "version")),
-			                         NULL, 10));
+			uint64_t ver = strtoull(json_string_value(json_object_get(v, "version")),
+			                        NULL, 10);
+			reg_version_key(&k, name.ptr, name.len, ver);
 			cn_kv_batch_del(batch, REG_CF_VERSIONS, k.b, k.len);
+			reg_stage_move(batch, name.ptr, name.len, ver,
+			               json_string_value(json_object_get(v, "current_stage")),
+			               NULL);
 		}
 		rc = reg_write(s, batch, err);
 		if (rc == CN_OK)
@@ -283,11 +292,19 @@ REG_METHOD(reg_set_model_tag)
 	cn_code rc = reg_need(name, "name", err);
 	if (rc == CN_OK)
 		rc = reg_validate_tag(a.key, a.value, false, err);
+	json_t *model = NULL;
 	if (rc == CN_OK)
-		rc = reg_modify(st, ctx, name, reg_edit_set_tag, &a, "registry.model.tag_set", NULL,
-		                err);
-	if (rc == CN_OK)
+		rc = reg_modify(st, ctx, name, reg_edit_set_tag, &a, "registry.model.tag_set",
+		                &model, err);
+	if (rc == CN_OK) {
+		/* MLflow sends an event for a prompt's tags only (PROMPT_TAG). */
+		reg_webhook_fire(st, REG_WH_MODEL_TAG_SET, reg_is_prompt(model),
+		                 json_pack("{s:o,s:o,s:o}", "name", reg_strn(name), "key",
+		                           reg_strn(a.key), "value",
+		                           a.value.ptr ? reg_strn(a.value) : json_string("")));
 		*resp = reg_empty(b);
+	}
+	json_decref(model);
 	return rc;
 }
 
@@ -306,11 +323,18 @@ REG_METHOD(reg_delete_model_tag)
 	cn_code rc = reg_need(name, "name", err);
 	if (rc == CN_OK)
 		rc = reg_need(a.key, "key", err);
+	json_t *model = NULL;
 	if (rc == CN_OK)
 		rc = reg_modify(st, ctx, name, reg_edit_del_tag, &a, "registry.model.tag_deleted",
-		                NULL, err);
-	if (rc == CN_OK)
+		                &model, err);
+	if (rc == CN_OK) {
+		/* A prompt's tag: prompt-ness as it is after the delete. */
+		reg_webhook_fire(
+		        st, REG_WH_MODEL_TAG_DELETED, reg_is_prompt(model),
+		        json_pack("{s:o,s:o}", "name", reg_strn(name), "key", reg_strn(a.key)));
 		*resp = reg_empty(b);
+	}
+	json_decref(model);
 	return rc;
 }
 
@@ -322,6 +346,16 @@ typedef struct reg_alias_arg {
 	uint64_t version;
 	json_t *event; /* ModelVersion {name, version, aliases: [alias]} */
 } reg_alias_arg;
+
+/* A prompt's alias event carries the prompt tag, so subscribers (webhooks:
+ * PROMPT_ALIAS) tell it from a model's as they do for versions. */
+static void reg_alias_event_tag(json_t *model, json_t *event)
+{
+	if (event && reg_is_prompt(model))
+		json_object_set_new(
+		        event, "tags",
+		        json_pack("[{s:s,s:s}]", "key", REG_PROMPT_TAG, "value", "true"));
+}
 
 static bool reg_alias_eq(json_t *a, cn_fb_str alias)
 {
@@ -361,6 +395,7 @@ static cn_code reg_edit_set_alias(json_t *model, void *arg, cn_err *err)
 		        arr, json_pack("{s:o,s:s}", "alias", reg_strn(a->alias), "version", vs));
 	a->event = json_pack("{s:s,s:s,s:[o]}", "name", name, "version", vs, "aliases",
 	                     reg_strn(a->alias));
+	reg_alias_event_tag(model, a->event);
 	return CN_OK;
 }
 
@@ -374,13 +409,19 @@ REG_METHOD(reg_set_alias)
 		rc = reg_validate_alias(a.alias, err);
 	if (rc == CN_OK)
 		rc = reg_parse_version(cn_SetRegisteredModelAlias_version(req), &a.version, err);
+	json_t *model = NULL;
 	if (rc == CN_OK)
 		/* Published as registry.alias.*, not as a model update. */
-		rc = reg_modify(s, ctx, name, reg_edit_set_alias, &a, NULL, NULL, err);
+		rc = reg_modify(s, ctx, name, reg_edit_set_alias, &a, NULL, &model, err);
 	if (rc == CN_OK) {
 		reg_publish(s, ctx, "registry.alias.set", CN_TABLE_ModelVersion, a.event);
+		reg_webhook_fire(s, REG_WH_ALIAS_CREATED, reg_is_prompt(model),
+		                 json_pack("{s:o,s:o,s:O}", "name", reg_strn(name), "alias",
+		                           reg_strn(a.alias), "version",
+		                           json_object_get(a.event, "version")));
 		*resp = reg_empty(b);
 	}
+	json_decref(model);
 	json_decref(a.event);
 	return rc;
 }
@@ -398,6 +439,7 @@ static cn_code reg_edit_del_alias(json_t *model, void *arg, cn_err *err)
 			        json_pack("{s:O,s:O,s:[o]}", "name", json_object_get(model, "name"),
 			                  "version", json_object_get(al, "version"), "aliases",
 			                  reg_strn(a->alias));
+			reg_alias_event_tag(model, a->event);
 			json_array_remove(arr, i);
 			return CN_OK;
 		}
@@ -414,15 +456,21 @@ REG_METHOD(reg_delete_alias)
 	cn_code rc = reg_need(name, "name", err);
 	if (rc == CN_OK)
 		rc = reg_validate_alias(a.alias, err);
+	json_t *model = NULL;
 	if (rc == CN_OK)
 		/* Published as registry.alias.*, not as a model update. */
-		rc = reg_modify(s, ctx, name, reg_edit_del_alias, &a, NULL, NULL, err);
+		rc = reg_modify(s, ctx, name, reg_edit_del_alias, &a, NULL, &model, err);
 	if (rc == CN_OK) {
 		if (a.event)
 			reg_publish(s, ctx, "registry.alias.deleted", CN_TABLE_ModelVersion,
 			            a.event);
+		/* MLflow's handler sends the event even for an alias that was not set. */
+		reg_webhook_fire(
+		        s, REG_WH_ALIAS_DELETED, reg_is_prompt(model),
+		        json_pack("{s:o,s:o}", "name", reg_strn(name), "alias", reg_strn(a.alias)));
 		*resp = reg_empty(b);
 	}
+	json_decref(model);
 	json_decref(a.event);
 	return rc;
 }

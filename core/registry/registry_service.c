@@ -15,13 +15,19 @@ static const char *const reg_cf_names[REG_CF_COUNT_] = {
         [REG_CF_VERSIONS] = "versions",
         [REG_CF_COUNTERS] = "version_counters",
         [REG_CF_WEBHOOKS] = "webhooks",
+        [REG_CF_DELIVERIES] = "webhook_deliveries",
+        [REG_CF_STAGES] = "version_stages",
 };
 
 static void reg_free(reg_state *s)
 {
 	reg_webhooks_stop(s);
+	if (s->tracking)
+		cn_bus_client_close(s->tracking);
+	reg_wh_log_close(s);
 	if (s->db)
 		cn_kv_close(s->db);
+	pthread_mutex_destroy(&s->tracking_mu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -32,19 +38,28 @@ static cn_code reg_open(void **state, const cn_service_env *env, cn_err *err)
 	if (!s)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->tracking_mu, NULL);
 	s->events = env->events;
+	s->config = env->config;
+	cn_code rc = reg_wh_log_open(s, err);
+	if (rc != CN_OK) {
+		reg_free(s);
+		return rc;
+	}
 	if ((errno = cn_mkdirs(env->data_dir, 0755)) != 0) {
 		reg_free(s);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
 		                  env->data_dir, strerror(errno));
 	}
 	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
-	cn_code rc = cn_kv_open(&s->db, env->data_dir, reg_cf_names, REG_CF_COUNT_, &opts, err);
+	rc = cn_kv_open(&s->db, env->data_dir, reg_cf_names, REG_CF_COUNT_, &opts, err);
 	if (rc != CN_OK) {
 		reg_free(s);
 		return rc;
 	}
-	rc = reg_webhooks_start(s, err);
+	rc = reg_stage_index_backfill(s, err);
+	if (rc == CN_OK)
+		rc = reg_webhooks_start(s, err);
 	if (rc != CN_OK) {
 		reg_free(s);
 		return rc;
@@ -73,6 +88,7 @@ static const cn_method reg_methods[] = {
         {"DeleteRegisteredModelAlias", reg_delete_alias},
         {"GetModelVersionByAlias", reg_get_by_alias},
         {"CreateModelVersion", reg_create_version},
+        {"CreatePromptModelVersion", reg_create_prompt_version},
         {"GetModelVersion", reg_get_version},
         {"UpdateModelVersion", reg_update_version},
         {"DeleteModelVersion", reg_delete_version},

@@ -159,7 +159,6 @@ cn_code reg_write(reg_state *s, cn_kv_batch *b, cn_err *err)
 
 void reg_publish(reg_state *s, const cn_call_ctx *ctx, const char *topic, int table, json_t *doc)
 {
-	reg_webhook_enqueue(s, topic, doc);
 	if (!s->events || !topic)
 		return;
 	uint8_t *val;
@@ -305,24 +304,10 @@ void reg_version_aliases(json_t *model, json_t *version)
 cn_code reg_model_full(reg_state *s, json_t *model, cn_err *err)
 {
 	const char *name = json_string_value(json_object_get(model, "name"));
-	json_t *vers;
-	cn_code rc = reg_versions_list(s, name, strlen(name), &vers, err);
+	json_t *arr;
+	cn_code rc = reg_stage_latest(s, name, strlen(name), &arr, err);
 	if (rc != CN_OK)
 		return rc;
-	/* MLflow: the latest version in each stage, in stage order of appearance. */
-	json_t *latest = json_object();
-	size_t i;
-	json_t *v;
-	json_array_foreach(vers, i, v)
-	{
-		const char *stage = json_string_value(json_object_get(v, "current_stage"));
-		json_object_set(latest, stage ? stage : "None", v);
-	}
-	json_t *arr = json_array();
-	const char *k;
-	json_object_foreach(latest, k, v) json_array_append(arr, v);
-	json_decref(latest);
-	json_decref(vers);
 	if (json_array_size(arr))
 		json_object_set_new(model, "latest_versions", arr);
 	else
@@ -366,6 +351,11 @@ cn_code reg_validate_tag(cn_fb_str key, cn_fb_str value, bool version_tag, cn_er
 		                  "'key' exceeds the maximum length of 250 characters");
 	if (!value.ptr && version_tag)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Tag value cannot be None");
+	/* MLflow's own message for the prompt text (mlflow/utils/validation.py). */
+	if (version_tag && value.ptr && reg_chars(value) > 100000 &&
+	    cn_fb_str_eq(key, REG_PROMPT_TEXT_TAG))
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Prompt text exceeds max length of 100000 characters.");
 	if (value.ptr && reg_chars(value) > 100000)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "'value' exceeds the maximum length of 100000 characters");

@@ -30,69 +30,6 @@ cn_code reg_canonical_stage(cn_fb_str stage, const char **out, cn_err *err)
 	                  stage.ptr ? (int)stage.len : 0, stage.ptr ? stage.ptr : "");
 }
 
-static bool reg_has_scheme(cn_fb_str src, const char *scheme)
-{
-	size_t n = strlen(scheme);
-	return src.len >= n && strncasecmp(src.ptr, scheme, n) == 0;
-}
-
-/* MLflow's _validate_source checks, without a call to tracking: a local
- * path (file: or no scheme) is refused (MLflow accepts one only inside the
- * artifact folder of the given run, which the registry cannot see), and a
- * remote URI must not climb with `..` path segments. */
-static cn_code reg_validate_source(cn_fb_str src, cn_err *err)
-{
-	const char *colon = memchr(src.ptr, ':', src.len);
-	bool schemeless = true;
-	if (colon && colon > src.ptr) {
-		schemeless = false;
-		for (const char *p = src.ptr; p < colon; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))
-				schemeless = true;
-		/* A Windows drive letter is a local path too. */
-		if (colon - src.ptr == 1)
-			schemeless = true;
-	}
-	if (schemeless || reg_has_scheme(src, "file:"))
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid model version source: '%.*s'. To use a local path as a "
-		                  "model version source, the run_id request parameter has to be "
-		                  "specified and the local path has to be contained within the "
-		                  "artifact directory of the run specified by the run_id.",
-		                  (int)src.len, src.ptr);
-	/* `..` as a whole path segment, plain or percent-encoded (%2E). */
-	for (uint32_t i = 0; i < src.len; i++) {
-		bool start = i == 0 || src.ptr[i - 1] == '/';
-		if (!start)
-			continue;
-		uint32_t j = i, dots = 0;
-		while (j < src.len && dots < 3) {
-			if (src.ptr[j] == '.') {
-				j++;
-				dots++;
-			} else if (j + 2 < src.len && src.ptr[j] == '%' && src.ptr[j + 1] == '2' &&
-			           (src.ptr[j + 2] == 'e' || src.ptr[j + 2] == 'E')) {
-				j += 3;
-				dots++;
-			} else {
-				break;
-			}
-		}
-		if (dots == 2 &&
-		    (j == src.len || src.ptr[j] == '/' || src.ptr[j] == '?' || src.ptr[j] == '#'))
-			return cn_err_set(
-			        err, CN_INVALID_PARAMETER_VALUE,
-			        "Invalid model version source: '%.*s'. If supplying a source "
-			        "as an http, https, local file path, ftp, objectstore, or "
-			        "mlflow-artifacts uri, an absolute path must be provided "
-			        "without relative path references present. Please provide "
-			        "an absolute path.",
-			        (int)src.len, src.ptr);
-	}
-	return CN_OK;
-}
-
 static bool reg_tag_is_true(cn_fb_vec tags, const char *key)
 {
 	for (uint32_t i = 0; i < tags.n; i++) {
@@ -130,9 +67,13 @@ static void reg_set_opt(json_t *v, const char *field, cn_fb_str s)
 		json_object_set_new(v, field, reg_strn(s));
 }
 
-REG_METHOD(reg_create_version)
+/* CreateModelVersion; prompt_max > 0 lets the prompt text tag reach that
+ * many bytes (the prompts service's bus-only call) instead of MLflow's
+ * 100000 characters. */
+static cn_code reg_create_version_as(reg_state *s, const cn_call_ctx *ctx, cn_fb_table req,
+                                     size_t prompt_max, cn_fb_builder *b, cn_fb_ref *resp,
+                                     cn_err *err)
 {
-	reg_state *s = st;
 	cn_fb_str name = cn_CreateModelVersion_name(req);
 	cn_fb_str src = cn_CreateModelVersion_source(req);
 	cn_fb_vec tags = cn_CreateModelVersion_tags(req);
@@ -153,17 +94,32 @@ REG_METHOD(reg_create_version)
 	for (uint32_t i = 0; rc == CN_OK && i < tags.n; i++) {
 		cn_fb_table t = cn_fb_vec_table(tags, i);
 		cn_fb_str k = cn_ModelVersionTag_key(t), val = cn_ModelVersionTag_value(t);
-		rc = reg_validate_tag(k, val, true, err);
+		if (prompt_max && cn_fb_str_eq(k, REG_PROMPT_TEXT_TAG) && val.ptr)
+			rc = val.len > prompt_max
+			             ? cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+			                          "Prompt text exceeds max length of %zu bytes.",
+			                          prompt_max)
+			             : CN_OK;
+		else
+			rc = reg_validate_tag(k, val, true, err);
 		if (rc == CN_OK)
 			reg_tag_set(v, "tags", k.ptr, k.len, val.ptr, val.len);
 	}
 	json_t *model = NULL;
+	/* Source checks first, outside the lock: they may ask tracking. Prompts
+	 * (by the version's tags or the model's) skip them, as in MLflow. */
+	if (rc == CN_OK)
+		rc = reg_model_load(s, name.ptr, name.len, &model, err);
+	if (rc == CN_OK)
+		rc = reg_validate_source(
+		        s, src, cn_CreateModelVersion_run_id(req),
+		        cn_CreateModelVersion_model_id(req),
+		        reg_tag_is_true(tags, REG_PROMPT_TAG) || reg_is_prompt(model), err);
+	json_decref(model);
+	model = NULL;
 	if (rc == CN_OK) {
 		pthread_mutex_lock(&s->mu);
 		rc = reg_model_load(s, name.ptr, name.len, &model, err);
-		/* Prompts (by the version's tags or the model's) skip source checks. */
-		if (rc == CN_OK && !reg_tag_is_true(tags, REG_PROMPT_TAG) && !reg_is_prompt(model))
-			rc = reg_validate_source(src, err);
 		uint64_t last = 0;
 		if (rc == CN_OK) {
 			cn_kv_val cv;
@@ -194,6 +150,7 @@ REG_METHOD(reg_create_version)
 			cn_kv_batch_put(batch, REG_CF_COUNTERS, name.ptr, name.len, cnt.b, cnt.len);
 			rc = reg_batch_put(batch, REG_CF_VERSIONS, k.b, k.len,
 			                   CN_TABLE_ModelVersion, v, NULL, NULL, err);
+			reg_stage_move(batch, name.ptr, name.len, last + 1, NULL, "None");
 			json_object_set_new(model, "last_updated_timestamp", json_integer(now));
 			if (rc == CN_OK)
 				rc = reg_batch_put(batch, REG_CF_MODELS, name.ptr, name.len,
@@ -201,9 +158,14 @@ REG_METHOD(reg_create_version)
 				                   err);
 			if (rc == CN_OK)
 				rc = reg_write(s, batch, err);
-			if (rc == CN_OK)
+			if (rc == CN_OK) {
 				reg_publish(s, ctx, "registry.version.created",
 				            CN_TABLE_ModelVersion, v);
+				bool prompt = reg_tag_is_true(tags, REG_PROMPT_TAG) ||
+				              reg_is_prompt(model);
+				reg_webhook_fire(s, REG_WH_VERSION_CREATED, prompt,
+				                 reg_wh_data_version(v, prompt));
+			}
 		}
 		cn_kv_batch_free(batch);
 		pthread_mutex_unlock(&s->mu);
@@ -213,6 +175,19 @@ REG_METHOD(reg_create_version)
 	json_decref(model);
 	json_decref(v);
 	return rc;
+}
+
+REG_METHOD(reg_create_version)
+{
+	return reg_create_version_as(st, ctx, req, 0, b, resp, err);
+}
+
+REG_METHOD(reg_create_prompt_version)
+{
+	cn_fb_table inner = cn_CreatePromptModelVersion_request(req);
+	if (!inner.buf)
+		return reg_missing(err, "request");
+	return reg_create_version_as(st, ctx, inner, REG_PROMPT_TEXT_MAX, b, resp, err);
 }
 
 /* Name and version of a request, both required and well-formed. */
@@ -271,8 +246,12 @@ static cn_code reg_vmodify(reg_state *s, const cn_call_ctx *ctx, cn_fb_str name,
 	pthread_mutex_lock(&s->mu);
 	json_t *v = NULL, *also = json_array();
 	rc = reg_version_load(s, name.ptr, name.len, ver, &v, err);
-	if (rc == CN_OK)
+	if (rc == CN_OK) {
+		/* Every version the edit touches carries its stored stage in
+		 * REG_OLD_STAGE until the batch moves its index entry. */
+		json_object_set(v, REG_OLD_STAGE, json_object_get(v, "current_stage"));
 		rc = edit(s, v, arg, also, err);
+	}
 	cn_kv_batch *batch = NULL;
 	if (rc == CN_OK && !(batch = cn_kv_batch_new()))
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
@@ -287,9 +266,16 @@ static cn_code reg_vmodify(reg_state *s, const cn_call_ctx *ctx, cn_fb_str name,
 				break;
 			json_object_set_new(o, "last_updated_timestamp", json_integer(now));
 			cn_key k;
-			reg_version_key(&k, name.ptr, name.len,
-			                strtoull(json_string_value(json_object_get(o, "version")),
-			                         NULL, 10));
+			uint64_t ov = strtoull(json_string_value(json_object_get(o, "version")),
+			                       NULL, 10);
+			reg_version_key(&k, name.ptr, name.len, ov);
+			json_t *old = json_incref(json_object_get(o, REG_OLD_STAGE));
+			json_object_del(o, REG_OLD_STAGE);
+			const char *was = json_string_value(old),
+			           *now_st = json_string_value(json_object_get(o, "current_stage"));
+			if (was && now_st && strcmp(was, now_st) != 0)
+				reg_stage_move(batch, name.ptr, name.len, ov, was, now_st);
+			json_decref(old);
 			rc = reg_batch_put(batch, REG_CF_VERSIONS, k.b, k.len,
 			                   CN_TABLE_ModelVersion, o, NULL, NULL, err);
 		}
@@ -345,6 +331,22 @@ static cn_code reg_vedit_del_tag(reg_state *s, json_t *v, void *arg, json_t *als
 	return CN_OK;
 }
 
+/* MLflow's handlers ask whether the model is a prompt after the write. */
+static void reg_fire_version_tag(reg_state *s, reg_wh_kind kind, cn_fb_str name, cn_fb_str ver,
+                                 cn_fb_str key, cn_fb_str value)
+{
+	json_t *model;
+	cn_err err;
+	if (reg_model_load(s, name.ptr, name.len, &model, &err) != CN_OK)
+		return;
+	json_t *d = json_pack("{s:o,s:o,s:o}", "name", reg_strn(name), "version", reg_strn(ver),
+	                      "key", reg_strn(key));
+	if (kind == REG_WH_VERSION_TAG_SET)
+		json_object_set_new(d, "value", value.ptr ? reg_strn(value) : json_string(""));
+	reg_webhook_fire(s, kind, reg_is_prompt(model), d);
+	json_decref(model);
+}
+
 REG_METHOD(reg_set_version_tag)
 {
 	reg_vtag t = {cn_SetModelVersionTag_key(req), cn_SetModelVersionTag_value(req)};
@@ -355,8 +357,12 @@ REG_METHOD(reg_set_version_tag)
 		rc = reg_validate_tag(t.key, t.value, true, err);
 	if (rc != CN_OK)
 		return rc;
-	return reg_vmodify(st, ctx, name, cn_SetModelVersionTag_version(req), reg_vedit_set_tag, &t,
-	                   "registry.version.tag_set", false, b, resp, err);
+	rc = reg_vmodify(st, ctx, name, cn_SetModelVersionTag_version(req), reg_vedit_set_tag, &t,
+	                 "registry.version.tag_set", false, b, resp, err);
+	if (rc == CN_OK)
+		reg_fire_version_tag(st, REG_WH_VERSION_TAG_SET, name,
+		                     cn_SetModelVersionTag_version(req), t.key, t.value);
+	return rc;
 }
 
 REG_METHOD(reg_delete_version_tag)
@@ -369,8 +375,12 @@ REG_METHOD(reg_delete_version_tag)
 		rc = reg_need(t.key, "key", err);
 	if (rc != CN_OK)
 		return rc;
-	return reg_vmodify(st, ctx, name, cn_DeleteModelVersionTag_version(req), reg_vedit_del_tag,
-	                   &t, "registry.version.tag_deleted", false, b, resp, err);
+	rc = reg_vmodify(st, ctx, name, cn_DeleteModelVersionTag_version(req), reg_vedit_del_tag,
+	                 &t, "registry.version.tag_deleted", false, b, resp, err);
+	if (rc == CN_OK)
+		reg_fire_version_tag(st, REG_WH_VERSION_TAG_DELETED, name,
+		                     cn_DeleteModelVersionTag_version(req), t.key, t.value);
+	return rc;
 }
 
 typedef struct reg_stage_arg {
@@ -382,31 +392,33 @@ static cn_code reg_vedit_stage(reg_state *s, json_t *v, void *arg, json_t *also,
 {
 	reg_stage_arg *a = arg;
 	json_object_set_new(v, "current_stage", json_string(a->stage));
-	/* MLflow: archive the other versions in Staging/Production only when
-	 * moving to one of those stages. */
-	if (!a->archive ||
-	    !(strcmp(a->stage, "Staging") == 0 || strcmp(a->stage, "Production") == 0))
+	/* MLflow archives the other versions of the target stage only, and
+	 * refuses archive_existing_versions for a stage that is not active
+	 * (checked in reg_transition_stage). */
+	if (!a->archive)
 		return CN_OK;
 	const char *name = json_string_value(json_object_get(v, "name"));
-	const char *me = json_string_value(json_object_get(v, "version"));
-	json_t *vers;
-	cn_code rc = reg_versions_list(s, name, strlen(name), &vers, err);
-	if (rc != CN_OK)
-		return rc;
-	size_t i;
-	json_t *o;
-	json_array_foreach(vers, i, o)
+	uint64_t me = strtoull(json_string_value(json_object_get(v, "version")), NULL, 10);
+	/* Only the target stage's versions move: one index range. */
+	cn_code rc = CN_OK;
 	{
-		const char *cs = json_string_value(json_object_get(o, "current_stage"));
-		const char *ov = json_string_value(json_object_get(o, "version"));
-		if (strcmp(ov, me) != 0 && cs &&
-		    (strcmp(cs, "Staging") == 0 || strcmp(cs, "Production") == 0)) {
+		uint64_t *vs;
+		size_t n;
+		rc = reg_stage_versions(s, name, strlen(name), a->stage, &vs, &n, err);
+		for (size_t i = 0; rc == CN_OK && i < n; i++) {
+			if (vs[i] == me)
+				continue;
+			json_t *o;
+			rc = reg_version_load(s, name, strlen(name), vs[i], &o, err);
+			if (rc != CN_OK)
+				break;
+			json_object_set(o, REG_OLD_STAGE, json_object_get(o, "current_stage"));
 			json_object_set_new(o, "current_stage", json_string("Archived"));
-			json_array_append(also, o);
+			json_array_append_new(also, o);
 		}
+		free(vs);
 	}
-	json_decref(vers);
-	return CN_OK;
+	return rc;
 }
 
 REG_METHOD(reg_transition_stage)
@@ -422,6 +434,13 @@ REG_METHOD(reg_transition_stage)
 	if (rc != CN_OK)
 		return rc;
 	a.archive = cn_TransitionModelVersionStage_archive_existing_versions(t);
+	if (a.archive && strcmp(a.stage, "Staging") != 0 && strcmp(a.stage, "Production") != 0)
+		return cn_err_set(
+		        err, CN_INVALID_PARAMETER_VALUE,
+		        "Model version transition cannot archive existing model versions "
+		        "because '%.*s' is not an Active stage. Valid stages are ['Staging', "
+		        "'Production']",
+		        (int)stage.len, stage.ptr);
 	return reg_vmodify(st, ctx, cn_TransitionModelVersionStage_name(t),
 	                   cn_TransitionModelVersionStage_version(t), reg_vedit_stage, &a,
 	                   "registry.version.stage_changed", true, b, resp, err);
@@ -457,6 +476,8 @@ REG_METHOD(reg_delete_version)
 		cn_key k;
 		reg_version_key(&k, name.ptr, name.len, ver);
 		cn_kv_batch_del(batch, REG_CF_VERSIONS, k.b, k.len);
+		reg_stage_move(batch, name.ptr, name.len, ver,
+		               json_string_value(json_object_get(v, "current_stage")), NULL);
 		rc = reg_batch_put(batch, REG_CF_MODELS, name.ptr, name.len,
 		                   CN_TABLE_RegisteredModel, model, NULL, NULL, err);
 		if (rc == CN_OK)

@@ -13,47 +13,98 @@
 #include "core/registry/registry_int.h"
 #include "schemas/cairn_schema.h"
 
-static const char *const wh_entities[] = {
-        "REGISTERED_MODEL", "MODEL_VERSION", "MODEL_VERSION_TAG",  "MODEL_VERSION_ALIAS", "PROMPT",
-        "PROMPT_VERSION",   "PROMPT_TAG",    "PROMPT_VERSION_TAG", "PROMPT_ALIAS"};
-static const char *const wh_actions[] = {"CREATED", "UPDATED", "DELETED", "SET"};
-
-static bool wh_in(const char *const *set, size_t n, cn_fb_str v)
+/* MLflow's _validate_webhook_name: 1 to 63 characters, letters, digits,
+ * '.', '_' and '-', starting and ending with a letter or digit. */
+static cn_code wh_check_name(cn_fb_str name, cn_err *err)
 {
-	for (size_t i = 0; v.ptr && i < n; i++)
-		if (strlen(set[i]) == v.len && !memcmp(set[i], v.ptr, v.len))
-			return true;
-	return false;
+	bool ok = name.ptr && name.len >= 1 && name.len <= 63;
+	for (uint32_t i = 0; ok && i < name.len; i++) {
+		char c = name.ptr[i];
+		bool alnum =
+		        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		ok = alnum || ((c == '.' || c == '_' || c == '-') && i > 0 && i + 1 < name.len);
+	}
+	if (ok)
+		return CN_OK;
+	return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+	                  "Webhook name '%.*s' is invalid. It must start and end with a letter or "
+	                  "digit, be less than 63 characters long, and contain only letters, "
+	                  "digits, dots (.), underscores (_), and hyphens (-).",
+	                  name.ptr ? (int)(name.len > 200 ? 200 : name.len) : 0,
+	                  name.ptr ? name.ptr : "");
 }
 
+/* MLflow's _validate_webhook_url: not blank, an allowed scheme
+ * (MLFLOW_WEBHOOK_ALLOWED_SCHEMES, comma-separated; Cairn's default is
+ * http,https so receivers on a private network work without setup), a
+ * host. */
 static cn_code wh_check_url(cn_fb_str url, cn_err *err)
 {
-	if (!url.ptr || url.len == 0)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Webhook URL cannot be empty");
-	if (strncmp(url.ptr, "http://", 7) && strncmp(url.ptr, "https://", 8))
+	bool blank = true;
+	for (uint32_t i = 0; url.ptr && i < url.len; i++)
+		blank = blank && (url.ptr[i] == ' ' || url.ptr[i] == '\t' || url.ptr[i] == '\n');
+	if (blank)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid webhook URL scheme: '%.*s'. Only http and https are "
-		                  "supported.",
-		                  (int)url.len, url.ptr);
+		                  "Webhook URL cannot be empty or just whitespace: '%.*s'",
+		                  url.ptr ? (int)url.len : 0, url.ptr ? url.ptr : "");
+	const char *sep = memmem(url.ptr, url.len, "://", 3);
+	size_t sl = sep ? (size_t)(sep - url.ptr) : 0;
+	char scheme[32] = "";
+	if (sl < sizeof scheme)
+		for (size_t i = 0; i < sl; i++)
+			scheme[i] = (char)(url.ptr[i] >= 'A' && url.ptr[i] <= 'Z' ? url.ptr[i] + 32
+			                                                          : url.ptr[i]);
+	const char *env = getenv("MLFLOW_WEBHOOK_ALLOWED_SCHEMES");
+	char allowed[256];
+	snprintf(allowed, sizeof allowed, "%s", env && *env ? env : "http,https");
+	char shown[300] = "";
+	bool ok = false;
+	char *save = NULL;
+	for (char *t = strtok_r(allowed, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (!n)
+			continue;
+		ok = ok || (sl && !strcmp(scheme, t));
+		size_t m = strlen(shown);
+		snprintf(shown + m, sizeof shown - m, "%s%s", m ? ", " : "", t);
+	}
+	if (!ok)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Invalid webhook URL scheme: '%s'. Allowed schemes are: %s.",
+		                  scheme, shown);
+	const char *host = sep + 3, *end = url.ptr + url.len;
+	const char *at = host;
+	while (at < end && *at != '/' && *at != '?' && *at != '#')
+		at++;
+	const char *cred = memchr(host, '@', (size_t)(at - host));
+	if (cred)
+		host = cred + 1;
+	if (host == at || *host == ':')
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Webhook URL must include a hostname: '%.*s'", (int)url.len,
+		                  url.ptr);
 	return CN_OK;
 }
 
 static cn_code wh_check_events(cn_fb_vec ev, json_t **out, cn_err *err)
 {
 	if (ev.n == 0)
-		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Webhook events cannot be empty");
+		return cn_err_set(
+		        err, CN_INVALID_PARAMETER_VALUE,
+		        "Webhook events must be a non-empty list of WebhookEvent objects: "
+		        "[].");
 	json_t *arr = json_array();
 	for (uint32_t i = 0; i < ev.n; i++) {
 		cn_fb_table t = cn_fb_vec_table(ev, i);
 		cn_fb_str e = cn_WebhookEvent_entity(t), a = cn_WebhookEvent_action(t);
-		if (!wh_in(wh_entities, sizeof wh_entities / sizeof *wh_entities, e) ||
-		    !wh_in(wh_actions, sizeof wh_actions / sizeof *wh_actions, a)) {
+		cn_code rc = reg_wh_check_event(e, a, err);
+		if (rc != CN_OK) {
 			json_decref(arr);
-			return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			                  "Invalid webhook event: entity '%.*s', action '%.*s'",
-			                  e.ptr ? (int)e.len : 0, e.ptr ? e.ptr : "",
-			                  a.ptr ? (int)a.len : 0, a.ptr ? a.ptr : "");
+			return rc;
 		}
 		json_array_append_new(
 		        arr, json_pack("{s:o,s:o}", "entity", reg_strn(e), "action", reg_strn(a)));
@@ -64,10 +115,12 @@ static cn_code wh_check_events(cn_fb_vec ev, json_t **out, cn_err *err)
 
 static cn_code wh_check_status(cn_fb_str st, cn_err *err)
 {
-	if (st.ptr && strcmp(st.ptr, "ACTIVE") && strcmp(st.ptr, "DISABLED"))
+	if (st.ptr && !(st.len == 6 && !memcmp(st.ptr, "ACTIVE", 6)) &&
+	    !(st.len == 8 && !memcmp(st.ptr, "DISABLED", 8)))
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                  "Invalid webhook status: '%s'. Must be ACTIVE or DISABLED.",
-		                  st.ptr);
+		                  "Invalid value '%.*s' for parameter 'status': must be one of "
+		                  "ACTIVE, DISABLED",
+		                  (int)st.len, st.ptr);
 	return CN_OK;
 }
 
@@ -117,8 +170,12 @@ REG_METHOD(reg_create_webhook)
 	json_t *events = NULL;
 	cn_code rc = reg_need(name, "name", err);
 	if (rc == CN_OK)
-		rc = wh_check_url(url, err);
+		rc = reg_need(url, "url", err);
 	if (rc == CN_OK)
+		rc = wh_check_name(name, err);
+	if (rc == CN_OK)
+		rc = wh_check_url(url, err);
+	if (rc == CN_OK && status.ptr && status.len)
 		rc = wh_check_status(status, err);
 	if (rc == CN_OK)
 		rc = wh_check_events(cn_CreateWebhook_events(req), &events, err);
@@ -127,10 +184,11 @@ REG_METHOD(reg_create_webhook)
 	char id[33];
 	cn_id_hex32(id);
 	int64_t now = cn_now_ms();
-	json_t *wh = json_pack("{s:s,s:o,s:o,s:o,s:s,s:I,s:I}", "webhook_id", id, "name",
-	                       reg_strn(name), "url", reg_strn(url), "events", events, "status",
-	                       status.ptr ? status.ptr : "ACTIVE", "creation_timestamp",
-	                       (json_int_t)now, "last_updated_timestamp", (json_int_t)now);
+	json_t *wh =
+	        json_pack("{s:s,s:o,s:o,s:o,s:s,s:I,s:I}", "webhook_id", id, "name", reg_strn(name),
+	                  "url", reg_strn(url), "events", events, "status",
+	                  status.ptr && status.len ? status.ptr : "ACTIVE", "creation_timestamp",
+	                  (json_int_t)now, "last_updated_timestamp", (json_int_t)now);
 	cn_fb_str desc = cn_CreateWebhook_description(req), sec = cn_CreateWebhook_secret(req);
 	if (desc.ptr)
 		json_object_set_new(wh, "description", reg_strn(desc));
@@ -169,11 +227,12 @@ REG_METHOD(reg_update_webhook)
 	cn_fb_vec ev = cn_UpdateWebhook_events(req);
 	json_t *events = NULL, *wh = NULL;
 	cn_code rc = reg_need(id, "webhook_id", err);
-	if (rc == CN_OK && name.ptr && name.len == 0)
-		rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE, "Webhook name cannot be empty");
-	if (rc == CN_OK && url.ptr)
+	/* MLflow's handler reads "" as "not given" for every field. */
+	if (rc == CN_OK && name.ptr && name.len)
+		rc = wh_check_name(name, err);
+	if (rc == CN_OK && url.ptr && url.len)
 		rc = wh_check_url(url, err);
-	if (rc == CN_OK)
+	if (rc == CN_OK && status.ptr && status.len)
 		rc = wh_check_status(status, err);
 	if (rc == CN_OK && ev.buf && ev.n)
 		rc = wh_check_events(ev, &events, err);
@@ -182,15 +241,15 @@ REG_METHOD(reg_update_webhook)
 	pthread_mutex_lock(&s->mu);
 	rc = reg_webhook_load(s, id.ptr, id.len, &wh, err);
 	if (rc == CN_OK) {
-		if (name.ptr)
+		if (name.ptr && name.len)
 			json_object_set_new(wh, "name", reg_strn(name));
-		if (url.ptr)
+		if (url.ptr && url.len)
 			json_object_set_new(wh, "url", reg_strn(url));
-		if (status.ptr)
+		if (status.ptr && status.len)
 			json_object_set_new(wh, "status", reg_strn(status));
-		if (desc.ptr)
+		if (desc.ptr && desc.len)
 			json_object_set_new(wh, "description", reg_strn(desc));
-		if (sec.ptr)
+		if (sec.ptr && sec.len)
 			json_object_set_new(wh, "secret", reg_strn(sec));
 		if (events)
 			json_object_set(wh, "events", events);
@@ -217,12 +276,19 @@ REG_METHOD(reg_delete_webhook)
 	if (rc != CN_OK)
 		return rc;
 	json_decref(wh);
+	/* The webhook and its delivery log go in one batch. */
 	cn_kv_batch *batch = cn_kv_batch_new();
 	cn_kv_batch_del(batch, REG_CF_WEBHOOKS, id.ptr, id.len);
-	rc = reg_write(s, batch, err);
-	cn_kv_batch_free(batch);
+	rc = reg_wh_log_drop(s, batch, id.ptr, id.len, err);
 	if (rc == CN_OK)
+		rc = reg_write(s, batch, err);
+	cn_kv_batch_free(batch);
+	if (rc == CN_OK) {
+		char wid[33];
+		snprintf(wid, sizeof wid, "%.*s", (int)id.len, id.ptr);
+		reg_webhook_forget(s, wid);
 		*resp = reg_empty(b);
+	}
 	return rc;
 }
 

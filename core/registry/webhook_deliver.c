@@ -1,62 +1,96 @@
 /*
- * core/registry/webhook_deliver.c: webhook delivery off the request path.
+ * core/registry/webhook_deliver.c: webhook delivery off the request path,
+ * concurrent across webhooks.
  *
- * reg_publish hands each committed registry event to reg_webhook_enqueue,
- * which only copies it into a bounded queue (full: the event is dropped and
- * counted, never blocking a registry call). One delivery thread maps the
- * event to MLflow's (entity, action), finds the ACTIVE webhooks subscribed
- * to it and POSTs {entity, action, timestamp, data} through the plugin
- * host's HTTP client (libcurl, loaded on first use), signed as MLflow signs:
- * X-MLflow-Signature: v1,base64(HMAC-SHA256(secret, "id.ts.payload")).
- * Failures (connection errors, 429, 5xx) are retried with exponential
- * backoff, a Retry-After on 429/503 winning; MLflow's environment variables
- * MLFLOW_WEBHOOK_REQUEST_TIMEOUT (s) and MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES
- * set the limits. Each attempt goes to an in-memory delivery log (the last
- * WH_LOG_MAX attempts of the process), read by ListWebhookDeliveries.
+ * A registry method that committed a change calls reg_webhook_fire, which
+ * only appends {kind, prompt, data} to a bounded event queue (full: the
+ * event is dropped and counted; a registry call never waits). A small pool
+ * of threads (MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS, 8 by default) does the
+ * rest. A worker takes an event, finds the ACTIVE webhooks subscribed to its
+ * (entity, action) and appends one job per webhook to that webhook's own
+ * queue (bounded at WH_TARGET_MAX; beyond it the job is logged as dropped).
+ * Events are fanned out one at a time, in the order they were fired, and
+ * a worker takes a job only from a webhook that has none in flight, so a
+ * webhook's deliveries keep the order of the events, and a slow or dead
+ * receiver holds at most one worker while the others serve every other
+ * webhook.
+ *
+ * A job is one MLflow delivery: a uuid4 delivery id, the payload and its
+ * X-MLflow-Timestamp fixed once, re-sent unchanged on each retry (as
+ * urllib3 does). Before each attempt the webhook is read again: deleted,
+ * the job is dropped; DISABLED, it is abandoned (logged); its current URL
+ * and secret are used. A retryable failure (transport error, 429, 500,
+ * 502, 503, 504) puts the job back at the head of its webhook's queue with
+ * a due time from the retry schedule (webhook_event.c; Retry-After on 413,
+ * 429, 503 wins), so a waiting retry holds no thread. Every attempt goes to
+ * the persisted delivery log (webhook_log.c).
+ * MLFLOW_WEBHOOK_REQUEST_TIMEOUT (s, 30) and
+ * MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES (3) set the limits, as in MLflow.
  */
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/clock.h"
-#include "core/ids.h"
 #include "core/plugin/host_internal.h"
 #include "core/registry/registry_int.h"
 #include "schemas/cairn_schema.h"
 
-#define WH_QUEUE_MAX 256
-#define WH_LOG_MAX   1024
+#define WH_EVENTS_MAX  1024 /* events not yet fanned out */
+#define WH_TARGET_MAX  256  /* jobs queued for one webhook */
+#define WH_WORKERS_MAX 64
+#define WH_BODY_MAX    4096 /* response body kept for the test call */
 
 typedef struct wh_event {
-	char *topic;
-	json_t *doc;
+	reg_wh_kind kind;
+	bool prompt;
+	json_t *data;
 } wh_event;
 
-typedef struct wh_log_entry {
-	char webhook_id[33];
-	char delivery_id[33];
+typedef struct wh_job {
+	struct wh_job *next;
+	char delivery_id[37];
 	char entity[24], action[12];
-	int attempt, status;
-	char error[160];
-	int64_t at_ms;
-} wh_log_entry;
+	char ts[24]; /* X-MLflow-Timestamp, Unix seconds */
+	char *payload;
+	int attempts;   /* made so far */
+	int64_t due_ms; /* not before */
+} wh_job;
+
+/* The jobs of one webhook; created on first use, freed when it is deleted. */
+typedef struct wh_target {
+	struct wh_target *next;
+	char id[33];
+	wh_job *head, *tail;
+	size_t n;
+	bool busy; /* a worker is attempting its head job */
+} wh_target;
 
 struct reg_webhooks {
 	reg_state *reg;
-	pthread_t thread;
+	pthread_t threads[WH_WORKERS_MAX];
+	int nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	wh_event q[WH_QUEUE_MAX];
-	size_t qhead, qlen;
+	bool fanning; /* one fan-out at a time keeps each webhook's jobs in firing order */
+	wh_event ev[WH_EVENTS_MAX];
+	size_t evhead, evlen;
 	uint64_t dropped;
-	wh_log_entry log[WH_LOG_MAX];
-	size_t lhead, llen;
+	wh_target *targets;
 	long timeout_s, max_retries;
+	unsigned rand; /* jitter; under mu */
 };
+
+/* Wall time in microseconds (the payload's timestamp has them). */
+static int64_t wh_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static long wh_env(const char *name, long dflt)
 {
@@ -64,87 +98,26 @@ static long wh_env(const char *name, long dflt)
 	return v && *v ? strtol(v, NULL, 10) : dflt;
 }
 
-/* Registry topic -> MLflow entity and action (NULL: no webhook event). */
-static bool wh_map(const char *topic, json_t *doc, const char **entity, const char **action)
+static void wh_job_free(wh_job *j)
 {
-	bool prompt = reg_tag_get(doc, "tags", REG_PROMPT_TAG) != NULL;
-	static const struct {
-		const char *topic, *model, *prompt, *action;
-	} map[] = {
-	        {"registry.model.created", "REGISTERED_MODEL", "PROMPT", "CREATED"},
-	        {"registry.version.created", "MODEL_VERSION", "PROMPT_VERSION", "CREATED"},
-	        {"registry.version.tag_set", "MODEL_VERSION_TAG", "PROMPT_VERSION_TAG", "SET"},
-	        {"registry.version.tag_deleted", "MODEL_VERSION_TAG", "PROMPT_VERSION_TAG",
-	         "DELETED"},
-	        {"registry.alias.set", "MODEL_VERSION_ALIAS", "PROMPT_ALIAS", "CREATED"},
-	        {"registry.alias.deleted", "MODEL_VERSION_ALIAS", "PROMPT_ALIAS", "DELETED"},
-	        {"registry.model.tag_set", NULL, "PROMPT_TAG", "SET"},
-	        {"registry.model.tag_deleted", NULL, "PROMPT_TAG", "DELETED"},
-	};
-	for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
-		if (strcmp(topic, map[i].topic))
-			continue;
-		*entity = prompt ? map[i].prompt : map[i].model;
-		*action = map[i].action;
-		return *entity != NULL;
+	if (j) {
+		free(j->payload);
+		free(j);
 	}
-	return false;
-}
-
-/* The payload's data: the event's tree, aliases flattened to {alias}. */
-static json_t *wh_data(const char *topic, json_t *doc)
-{
-	json_t *d = json_deep_copy(doc);
-	if (!strncmp(topic, "registry.alias.", 15)) {
-		json_t *a = json_array_get(json_object_get(d, "aliases"), 0);
-		if (a)
-			json_object_set(d, "alias", a);
-		json_object_del(d, "aliases");
-	}
-	return d;
-}
-
-static void wh_lower(char *dst, size_t cap, const char *src)
-{
-	size_t i = 0;
-	for (; src[i] && i + 1 < cap; i++)
-		dst[i] = (char)(src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i]);
-	dst[i] = '\0';
-}
-
-static char *wh_payload(const char *entity, const char *action, json_t *data)
-{
-	char e[24], a[12], ts[40];
-	wh_lower(e, sizeof e, entity);
-	wh_lower(a, sizeof a, action);
-	int64_t ms = cn_now_ms();
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof ts - n, ".%03d+00:00", (int)(ms % 1000));
-	json_t *p = json_pack("{s:s,s:s,s:s,s:O}", "entity", e, "action", a, "timestamp", ts,
-	                      "data", data);
-	char *js = json_dumps(p, JSON_COMPACT);
-	json_decref(p);
-	return js;
 }
 
 typedef struct wh_resp {
-	long retry_after;
-	char body[256];
+	long retry_after_ms;
+	int64_t now_ms;
+	char body[WH_BODY_MAX];
 	size_t blen;
 } wh_resp;
 
 static int wh_on_header(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 {
 	wh_resp *r = arg;
-	if (nl == 11 && !strncasecmp(n, "retry-after", 11) && vl < 16) {
-		char tmp[16];
-		memcpy(tmp, v, vl);
-		tmp[vl] = '\0';
-		r->retry_after = strtol(tmp, NULL, 10);
-	}
+	if (nl == 11 && !strncasecmp(n, "retry-after", 11))
+		r->retry_after_ms = reg_wh_retry_after_ms(v, vl, r->now_ms);
 	return CAIRN_OK;
 }
 
@@ -159,34 +132,23 @@ static int wh_on_body(void *arg, const void *p, size_t n)
 	return CAIRN_OK;
 }
 
-/* One POST. Returns the HTTP status, or 0 with why set. */
-static int wh_post(const char *url, const char *secret, const char *delivery_id,
-                   const char *payload, long timeout_s, wh_resp *r, char *why, size_t whylen)
+/* One signed POST. Returns the HTTP status, or 0 with why set. */
+static int wh_post(const char *url, const char *secret, const wh_job *j, long timeout_s, wh_resp *r,
+                   char *why, size_t whylen)
 {
-	char ts[24], sig[128] = "";
-	snprintf(ts, sizeof ts, "%lld", (long long)(cn_now_ms() / 1000));
+	char sig[REG_WH_SIG_MAX];
 	/* No "Expect: 100-continue": receivers (Python's http.server among
 	 * them) do not answer it and curl would wait a second per POST. */
 	cairn_http_header h[5] = {{"Content-Type", "application/json"},
 	                          {"Expect", ""},
-	                          {"X-MLflow-Delivery-Id", delivery_id},
-	                          {"X-MLflow-Timestamp", ts}};
+	                          {"X-MLflow-Delivery-Id", j->delivery_id},
+	                          {"X-MLflow-Timestamp", j->ts}};
 	size_t nh = 4;
 	if (secret && *secret) {
-		size_t ml = strlen(delivery_id) + strlen(ts) + strlen(payload) + 3;
-		char *msg = malloc(ml);
-		if (!msg) {
-			snprintf(why, whylen, "out of memory");
+		if (!reg_wh_sign(secret, j->delivery_id, j->ts, j->payload, sig)) {
+			snprintf(why, whylen, "cannot sign the payload");
 			return 0;
 		}
-		snprintf(msg, ml, "%s.%s.%s", delivery_id, ts, payload);
-		unsigned char mac[EVP_MAX_MD_SIZE];
-		unsigned int maclen = 0;
-		HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg,
-		     strlen(msg), mac, &maclen);
-		free(msg);
-		memcpy(sig, "v1,", 3);
-		EVP_EncodeBlock((unsigned char *)sig + 3, mac, (int)maclen);
 		h[nh++] = (cairn_http_header){"X-MLflow-Signature", sig};
 	}
 	cairn_http_request req = {.size = sizeof req,
@@ -194,8 +156,8 @@ static int wh_post(const char *url, const char *secret, const char *delivery_id,
 	                          .url = url,
 	                          .headers = h,
 	                          .nheaders = nh,
-	                          .body = payload,
-	                          .body_len = strlen(payload),
+	                          .body = j->payload,
+	                          .body_len = strlen(j->payload),
 	                          .on_header = wh_on_header,
 	                          .on_body = wh_on_body,
 	                          .response_arg = r,
@@ -203,78 +165,12 @@ static int wh_post(const char *url, const char *secret, const char *delivery_id,
 	                          .connect_timeout_ms = timeout_s * 1000};
 	cairn_http_response resp = {.size = sizeof resp};
 	cairn_error e = {0};
+	r->now_ms = cn_now_ms();
 	if (cn_host_http(&req, &resp, &e) != CAIRN_OK) {
-		snprintf(why, whylen, "%.150s", e.message);
+		snprintf(why, whylen, "%.200s", e.message);
 		return 0;
 	}
 	return resp.status;
-}
-
-static void wh_log(reg_webhooks *w, const char *wid, const char *did, const char *entity,
-                   const char *action, int attempt, int status, const char *error)
-{
-	pthread_mutex_lock(&w->mu);
-	size_t i = (w->lhead + w->llen) % WH_LOG_MAX;
-	if (w->llen == WH_LOG_MAX)
-		w->lhead = (w->lhead + 1) % WH_LOG_MAX;
-	else
-		w->llen++;
-	wh_log_entry *l = &w->log[i];
-	snprintf(l->webhook_id, sizeof l->webhook_id, "%s", wid);
-	snprintf(l->delivery_id, sizeof l->delivery_id, "%s", did);
-	snprintf(l->entity, sizeof l->entity, "%s", entity);
-	snprintf(l->action, sizeof l->action, "%s", action);
-	l->attempt = attempt;
-	l->status = status;
-	snprintf(l->error, sizeof l->error, "%s", error ? error : "");
-	l->at_ms = cn_now_ms();
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Sleep up to ms unless stopping; true when stopping. */
-static bool wh_nap(reg_webhooks *w, long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&w->mu);
-	while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
-		;
-	bool stop = w->stop;
-	pthread_mutex_unlock(&w->mu);
-	return stop;
-}
-
-/* Deliver one payload to one webhook with retries; logs every attempt. */
-static void wh_deliver(reg_webhooks *w, json_t *wh, const char *entity, const char *action,
-                       const char *payload)
-{
-	const char *wid = json_string_value(json_object_get(wh, "webhook_id"));
-	const char *url = json_string_value(json_object_get(wh, "url"));
-	const char *secret = json_string_value(json_object_get(wh, "secret"));
-	char did[33];
-	cn_id_hex32(did);
-	long backoff_ms = 500;
-	for (int attempt = 1; attempt <= w->max_retries + 1; attempt++) {
-		wh_resp r = {.retry_after = -1};
-		char why[160] = "";
-		int st = wh_post(url, secret, did, payload, w->timeout_s, &r, why, sizeof why);
-		wh_log(w, wid, did, entity, action, attempt, st, st ? NULL : why);
-		bool retry = st == 0 || st == 429 || st >= 500;
-		if (!retry || attempt > w->max_retries)
-			return;
-		long wait = backoff_ms;
-		if ((st == 429 || st == 503) && r.retry_after >= 0)
-			wait = r.retry_after * 1000 > 60000 ? 60000 : r.retry_after * 1000;
-		backoff_ms *= 2;
-		if (wh_nap(w, wait))
-			return;
-	}
 }
 
 static const char *wh_str(json_t *v)
@@ -283,59 +179,245 @@ static const char *wh_str(json_t *v)
 	return s ? s : "";
 }
 
-static void wh_dispatch(reg_webhooks *w, wh_event *ev)
+static wh_job *wh_job_new(const char *entity, const char *action, json_t *data)
+{
+	wh_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return NULL;
+	int64_t us = wh_now_us();
+	j->payload = reg_wh_payload(entity, action, data, us);
+	if (!j->payload) {
+		free(j);
+		return NULL;
+	}
+	reg_wh_uuid4(j->delivery_id);
+	snprintf(j->ts, sizeof j->ts, "%lld", (long long)(us / 1000000));
+	snprintf(j->entity, sizeof j->entity, "%s", entity);
+	snprintf(j->action, sizeof j->action, "%s", action);
+	return j;
+}
+
+static wh_target *wh_target_get(reg_webhooks *w, const char *id)
+{
+	for (wh_target *t = w->targets; t; t = t->next)
+		if (!strcmp(t->id, id))
+			return t;
+	wh_target *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	snprintf(t->id, sizeof t->id, "%s", id);
+	t->next = w->targets;
+	w->targets = t;
+	return t;
+}
+
+static bool wh_subscribed(json_t *wh, const char *entity, const char *action)
+{
+	json_t *e;
+	size_t i;
+	json_array_foreach(json_object_get(wh, "events"), i, e)
+	{
+		if (!strcmp(wh_str(json_object_get(e, "entity")), entity) &&
+		    !strcmp(wh_str(json_object_get(e, "action")), action))
+			return true;
+	}
+	return false;
+}
+
+static void wh_log_simple(reg_webhooks *w, const char *wid, const wh_job *j, const char *why)
+{
+	reg_wh_attempt a = {.webhook_id = wid,
+	                    .delivery_id = j->delivery_id,
+	                    .entity = j->entity,
+	                    .action = j->action,
+	                    .attempt = j->attempts,
+	                    .error = why,
+	                    .at_ms = cn_now_ms()};
+	reg_wh_log(w->reg, &a);
+}
+
+/* One event -> one job per subscribed ACTIVE webhook. Called without mu. */
+static void wh_fanout(reg_webhooks *w, wh_event *ev)
 {
 	const char *entity, *action;
-	if (!wh_map(ev->topic, ev->doc, &entity, &action))
+	if (!reg_wh_event_of(ev->kind, ev->prompt, &entity, &action))
 		return;
-	json_t *data = wh_data(ev->topic, ev->doc);
-	char *payload = wh_payload(entity, action, data);
-	json_decref(data);
 	cn_kv_iter *it = cn_kv_iter_new(w->reg->db, REG_CF_WEBHOOKS, NULL, 0);
-	for (cn_kv_iter_seek_first(it); payload && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	for (cn_kv_iter_seek_first(it); it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t vl;
 		const uint8_t *v = cn_kv_iter_value(it, &vl);
 		json_t *wh;
 		cn_err err;
 		if (reg_decode_value(CN_TABLE_Webhook, v, vl, &wh, &err) != CN_OK)
 			continue;
-		bool want = !strcmp(wh_str(json_object_get(wh, "status")), "ACTIVE");
-		json_t *e;
-		size_t i;
-		bool hit = false;
-		json_array_foreach(json_object_get(wh, "events"), i, e)
-		{
-			hit = hit || (!strcmp(wh_str(json_object_get(e, "entity")), entity) &&
-			              !strcmp(wh_str(json_object_get(e, "action")), action));
+		const char *wid = wh_str(json_object_get(wh, "webhook_id"));
+		if (!strcmp(wh_str(json_object_get(wh, "status")), "ACTIVE") &&
+		    wh_subscribed(wh, entity, action)) {
+			/* Each webhook gets its own delivery id and timestamp, as
+			 * MLflow builds them per request. */
+			wh_job *j = wh_job_new(entity, action, ev->data);
+			bool queued = false;
+			pthread_mutex_lock(&w->mu);
+			wh_target *t = j ? wh_target_get(w, wid) : NULL;
+			if (t && t->n < WH_TARGET_MAX) {
+				if (t->tail)
+					t->tail->next = j;
+				else
+					t->head = j;
+				t->tail = j;
+				t->n++;
+				queued = true;
+				pthread_cond_broadcast(&w->cv);
+			}
+			pthread_mutex_unlock(&w->mu);
+			if (!queued && j) {
+				wh_log_simple(w, wid, j, "dropped: the webhook's queue is full");
+				wh_job_free(j);
+			}
 		}
-		if (want && hit)
-			wh_deliver(w, wh, entity, action, payload);
 		json_decref(wh);
 	}
 	cn_kv_iter_free(it);
-	free(payload);
 }
 
-static void *wh_thread(void *arg)
+/* One attempt of a target's head job (the target is busy). Returns true
+ * when the job is finished (delivered, given up or dropped). */
+static bool wh_attempt(reg_webhooks *w, const char *wid, wh_job *j, int64_t *due)
+{
+	json_t *wh;
+	cn_err err;
+	if (reg_webhook_load(w->reg, wid, strlen(wid), &wh, &err) != CN_OK)
+		return true; /* deleted: its log went with it */
+	if (strcmp(wh_str(json_object_get(wh, "status")), "ACTIVE") != 0) {
+		wh_log_simple(w, wid, j, "abandoned: the webhook is DISABLED");
+		json_decref(wh);
+		return true;
+	}
+	wh_resp *r = calloc(1, sizeof *r);
+	if (!r) {
+		json_decref(wh);
+		return false;
+	}
+	r->retry_after_ms = -1;
+	char why[256] = "";
+	int64_t t0 = cn_now_ms();
+	int st = wh_post(wh_str(json_object_get(wh, "url")),
+	                 json_string_value(json_object_get(wh, "secret")), j, w->timeout_s, r, why,
+	                 sizeof why);
+	int64_t t1 = cn_now_ms();
+	json_decref(wh);
+	j->attempts++;
+	bool again = reg_wh_retryable(st) && j->attempts <= w->max_retries;
+	reg_wh_attempt a = {.webhook_id = wid,
+	                    .delivery_id = j->delivery_id,
+	                    .entity = j->entity,
+	                    .action = j->action,
+	                    .attempt = j->attempts,
+	                    .status = st,
+	                    .error = st ? NULL : why,
+	                    .at_ms = t0,
+	                    .duration_ms = t1 - t0};
+	if (again) {
+		long wait = -1;
+		if (reg_wh_honours_retry_after(st))
+			wait = r->retry_after_ms;
+		if (wait < 0) {
+			pthread_mutex_lock(&w->mu);
+			double jitter = (double)(rand_r(&w->rand) % 1000) / 1000.0;
+			pthread_mutex_unlock(&w->mu);
+			wait = reg_wh_backoff_ms(j->attempts, jitter);
+		}
+		*due = t1 + wait;
+		a.next_ms = *due;
+	}
+	free(r);
+	reg_wh_log(w->reg, &a);
+	return !again;
+}
+
+/* A target whose head job is due and not in flight; else the earliest due
+ * time of the waiting ones in *next (0: none). Under mu. */
+static wh_target *wh_ready(reg_webhooks *w, int64_t now, int64_t *next)
+{
+	*next = 0;
+	for (wh_target *t = w->targets; t; t = t->next) {
+		if (t->busy || !t->head)
+			continue;
+		if (t->head->due_ms <= now)
+			return t;
+		if (!*next || t->head->due_ms < *next)
+			*next = t->head->due_ms;
+	}
+	return NULL;
+}
+
+static void wh_timedwait(reg_webhooks *w, int64_t until_ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
+	                      .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+	pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+}
+
+static void *wh_worker(void *arg)
 {
 	reg_webhooks *w = arg;
 	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		while (!w->stop && w->qlen == 0)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->stop)
-			break;
-		wh_event ev = w->q[w->qhead];
-		w->qhead = (w->qhead + 1) % WH_QUEUE_MAX;
-		w->qlen--;
+	while (!w->stop) {
+		if (w->evlen && !w->fanning) {
+			wh_event ev = w->ev[w->evhead];
+			w->evhead = (w->evhead + 1) % WH_EVENTS_MAX;
+			w->evlen--;
+			w->fanning = true;
+			pthread_mutex_unlock(&w->mu);
+			wh_fanout(w, &ev);
+			json_decref(ev.data);
+			pthread_mutex_lock(&w->mu);
+			w->fanning = false;
+			pthread_cond_broadcast(&w->cv);
+			continue;
+		}
+		int64_t next;
+		wh_target *t = wh_ready(w, cn_now_ms(), &next);
+		if (!t) {
+			if (next)
+				wh_timedwait(w, next);
+			else
+				pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		t->busy = true;
+		wh_job *j = t->head;
+		char wid[33];
+		snprintf(wid, sizeof wid, "%s", t->id);
 		pthread_mutex_unlock(&w->mu);
-		wh_dispatch(w, &ev);
-		free(ev.topic);
-		json_decref(ev.doc);
+		int64_t due = 0;
+		bool done = wh_attempt(w, wid, j, &due);
 		pthread_mutex_lock(&w->mu);
+		t->busy = false;
+		if (done) {
+			t->head = j->next;
+			if (!t->head)
+				t->tail = NULL;
+			t->n--;
+			wh_job_free(j);
+		} else {
+			j->due_ms = due;
+		}
+		pthread_cond_broadcast(&w->cv);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
+}
+
+static void wh_target_clear(wh_target *t)
+{
+	while (t->head) {
+		wh_job *j = t->head;
+		t->head = j->next;
+		wh_job_free(j);
+	}
+	t->tail = NULL;
+	t->n = 0;
 }
 
 cn_code reg_webhooks_start(reg_state *s, cn_err *err)
@@ -346,15 +428,19 @@ cn_code reg_webhooks_start(reg_state *s, cn_err *err)
 	w->reg = s;
 	w->timeout_s = wh_env("MLFLOW_WEBHOOK_REQUEST_TIMEOUT", 30);
 	w->max_retries = wh_env("MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES", 3);
+	long n = wh_env("MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS", 8);
+	n = n < 1 ? 1 : n > WH_WORKERS_MAX ? WH_WORKERS_MAX : n;
+	w->rand = (unsigned)wh_now_us();
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	if (pthread_create(&w->thread, NULL, wh_thread, w) != 0) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		free(w);
-		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot start the webhook thread");
-	}
 	s->webhooks = w;
+	for (; w->nthreads < n; w->nthreads++)
+		if (pthread_create(&w->threads[w->nthreads], NULL, wh_worker, w) != 0)
+			break;
+	if (w->nthreads == 0) {
+		reg_webhooks_stop(s);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot start the webhook workers");
+	}
 	return CN_OK;
 }
 
@@ -367,10 +453,15 @@ void reg_webhooks_stop(reg_state *s)
 	w->stop = true;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	for (; w->qlen; w->qlen--, w->qhead = (w->qhead + 1) % WH_QUEUE_MAX) {
-		free(w->q[w->qhead].topic);
-		json_decref(w->q[w->qhead].doc);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	for (; w->evlen; w->evlen--, w->evhead = (w->evhead + 1) % WH_EVENTS_MAX)
+		json_decref(w->ev[w->evhead].data);
+	while (w->targets) {
+		wh_target *t = w->targets;
+		w->targets = t->next;
+		wh_target_clear(t);
+		free(t);
 	}
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
@@ -378,61 +469,62 @@ void reg_webhooks_stop(reg_state *s)
 	s->webhooks = NULL;
 }
 
-void reg_webhook_enqueue(reg_state *s, const char *topic, json_t *doc)
+void reg_webhook_fire(reg_state *s, reg_wh_kind kind, bool prompt, json_t *data)
 {
 	reg_webhooks *w = s->webhooks;
 	const char *e, *a;
-	if (!w || !topic || !wh_map(topic, doc, &e, &a))
+	if (!w || !data || !reg_wh_event_of(kind, prompt, &e, &a)) {
+		json_decref(data);
 		return;
+	}
 	pthread_mutex_lock(&w->mu);
-	if (w->qlen == WH_QUEUE_MAX) {
+	if (w->evlen == WH_EVENTS_MAX) {
 		w->dropped++;
+		json_decref(data);
 	} else {
-		wh_event *ev = &w->q[(w->qhead + w->qlen) % WH_QUEUE_MAX];
-		ev->topic = strdup(topic);
-		ev->doc = json_deep_copy(doc);
-		w->qlen++;
+		w->ev[(w->evhead + w->evlen) % WH_EVENTS_MAX] =
+		        (wh_event){.kind = kind, .prompt = prompt, .data = data};
+		w->evlen++;
 		pthread_cond_signal(&w->cv);
 	}
 	pthread_mutex_unlock(&w->mu);
 }
 
-REG_METHOD(reg_list_webhook_deliveries)
+void reg_webhook_forget(reg_state *s, const char *id)
 {
-	(void)ctx;
-	reg_state *s = st;
-	cn_fb_str id = cn_ListWebhookDeliveries_webhook_id(req);
-	json_t *wh;
-	cn_code rc = reg_need(id, "webhook_id", err);
-	if (rc == CN_OK)
-		rc = reg_webhook_load(s, id.ptr, id.len, &wh, err);
-	if (rc != CN_OK)
-		return rc;
-	json_decref(wh);
 	reg_webhooks *w = s->webhooks;
-	json_t *arr = json_array();
+	if (!w)
+		return;
 	pthread_mutex_lock(&w->mu);
-	for (size_t k = 0; k < w->llen; k++) {
-		wh_log_entry *l = &w->log[(w->lhead + k) % WH_LOG_MAX];
-		if (strlen(l->webhook_id) != id.len || memcmp(l->webhook_id, id.ptr, id.len))
+	for (wh_target **p = &w->targets; *p; p = &(*p)->next) {
+		wh_target *t = *p;
+		if (strcmp(t->id, id) != 0)
 			continue;
-		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:I}", "delivery_id", l->delivery_id,
-		                      "entity", l->entity, "action", l->action, "attempt",
-		                      l->attempt, "timestamp", (json_int_t)l->at_ms);
-		if (l->status)
-			json_object_set_new(o, "status_code", json_integer(l->status));
-		else
-			json_object_set_new(o, "error", json_string(l->error));
-		json_array_append_new(arr, o);
+		if (t->busy) {
+			/* Its worker drops the job on finding the webhook gone;
+			 * the rest can go now. */
+			wh_job *keep = t->head;
+			wh_job *rest = keep->next;
+			keep->next = NULL;
+			t->tail = keep;
+			t->n = 1;
+			while (rest) {
+				wh_job *j = rest;
+				rest = j->next;
+				wh_job_free(j);
+			}
+		} else {
+			*p = t->next;
+			wh_target_clear(t);
+			free(t);
+		}
+		break;
 	}
 	pthread_mutex_unlock(&w->mu);
-	json_t *doc = json_pack("{s:o}", "deliveries", arr);
-	rc = reg_answer(b, CN_TABLE_ListWebhookDeliveriesResponse, doc, resp, err);
-	json_decref(doc);
-	return rc;
 }
 
-/* MLflow's test: one synchronous signed POST of an example payload. */
+/* MLflow's test: a synchronous signed POST of the event's example payload,
+ * with the same retries as a delivery; success below 400. */
 REG_METHOD(reg_test_webhook)
 {
 	(void)ctx;
@@ -440,39 +532,70 @@ REG_METHOD(reg_test_webhook)
 	cn_fb_str id = cn_TestWebhook_webhook_id(req);
 	json_t *wh;
 	cn_code rc = reg_need(id, "webhook_id", err);
+	cn_fb_table ev = cn_TestWebhook_event(req);
+	cn_fb_str ce = ev.buf ? cn_WebhookEvent_entity(ev) : (cn_fb_str){0};
+	cn_fb_str ca = ev.buf ? cn_WebhookEvent_action(ev) : (cn_fb_str){0};
+	if (rc == CN_OK && ev.buf)
+		rc = reg_wh_check_event(ce, ca, err);
 	if (rc == CN_OK)
 		rc = reg_webhook_load(s, id.ptr, id.len, &wh, err);
 	if (rc != CN_OK)
 		return rc;
-	cn_fb_table ev = cn_TestWebhook_event(req);
-	cn_fb_str ce = ev.buf ? cn_WebhookEvent_entity(ev) : (cn_fb_str){0};
-	cn_fb_str ca = ev.buf ? cn_WebhookEvent_action(ev) : (cn_fb_str){0};
 	json_t *first = json_array_get(json_object_get(wh, "events"), 0);
 	char entity[24], action[12];
-	snprintf(entity, sizeof entity, "%s",
-	         ce.ptr ? ce.ptr : json_string_value(json_object_get(first, "entity")));
-	snprintf(action, sizeof action, "%s",
-	         ca.ptr ? ca.ptr : json_string_value(json_object_get(first, "action")));
-	json_t *data = json_pack("{s:s,s:s}", "name", "example_model", "version", "1");
-	char *payload = wh_payload(entity, action, data);
-	json_decref(data);
-	char did[33], why[160] = "";
-	cn_id_hex32(did);
-	wh_resp r = {.retry_after = -1};
-	int st2 = wh_post(json_string_value(json_object_get(wh, "url")),
-	                  json_string_value(json_object_get(wh, "secret")), did,
-	                  payload ? payload : "{}", s->webhooks->timeout_s, &r, why, sizeof why);
-	free(payload);
-	json_t *res = json_pack("{s:b}", "success", st2 >= 200 && st2 < 300);
-	if (st2) {
-		json_object_set_new(res, "response_status", json_integer(st2));
-		json_object_set_new(res, "response_body", json_string(r.body));
+	if (ev.buf) {
+		snprintf(entity, sizeof entity, "%.*s", (int)ce.len, ce.ptr);
+		snprintf(action, sizeof action, "%.*s", (int)ca.len, ca.ptr);
 	} else {
-		json_object_set_new(res, "error_message", json_string(why));
+		snprintf(entity, sizeof entity, "%s", wh_str(json_object_get(first, "entity")));
+		snprintf(action, sizeof action, "%s", wh_str(json_object_get(first, "action")));
 	}
+	json_t *data = reg_wh_example(entity, action);
+	wh_job *j = wh_job_new(entity, action, data);
+	json_decref(data);
+	wh_resp *r = calloc(1, sizeof *r);
+	json_t *res = NULL;
+	if (!j || !r) {
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	} else {
+		char why[256] = "";
+		int status;
+		for (;;) {
+			r->retry_after_ms = -1;
+			r->blen = 0;
+			r->body[0] = '\0';
+			status = wh_post(wh_str(json_object_get(wh, "url")),
+			                 json_string_value(json_object_get(wh, "secret")), j,
+			                 s->webhooks->timeout_s, r, why, sizeof why);
+			j->attempts++;
+			if (!reg_wh_retryable(status) || j->attempts > s->webhooks->max_retries)
+				break;
+			long wait = reg_wh_honours_retry_after(status) ? r->retry_after_ms : -1;
+			if (wait < 0)
+				wait = reg_wh_backoff_ms(j->attempts, 0.5);
+			struct timespec ts = {.tv_sec = wait / 1000,
+			                      .tv_nsec = (wait % 1000) * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+		res = json_pack("{s:b}", "success", status > 0 && status < 400);
+		if (status) {
+			json_object_set_new(res, "response_status", json_integer(status));
+			/* A body that is not UTF-8 cannot travel as a JSON string. */
+			json_t *body = json_string(r->body);
+			json_object_set_new(res, "response_body", body ? body : json_string(""));
+		} else {
+			char msg[300];
+			snprintf(msg, sizeof msg, "Failed to test webhook: %s", why);
+			json_object_set_new(res, "error_message", json_string(msg));
+		}
+	}
+	wh_job_free(j);
+	free(r);
 	json_decref(wh);
-	json_t *doc = json_pack("{s:o}", "result", res);
-	rc = reg_answer(b, CN_TABLE_TestWebhookResponse, doc, resp, err);
-	json_decref(doc);
+	if (rc == CN_OK) {
+		json_t *doc = json_pack("{s:o}", "result", res);
+		rc = reg_answer(b, CN_TABLE_TestWebhookResponse, doc, resp, err);
+		json_decref(doc);
+	}
 	return rc;
 }

@@ -426,11 +426,137 @@ def test_split_mode():
         ok(c.post("experiments/create", {"name": "e"}))
         expect_error(c.get("registered-models/get", {"name": "nope"}), 404,
                      "RESOURCE_DOES_NOT_EXIST")
+        # This registry was given no tracking address: a local source with a
+        # run cannot be checked, and is refused rather than trusted.
+        expect_error(c.post("model-versions/create",
+                            {"name": "split", "source": "/tmp/m", "run_id": "a" * 32}),
+                     503, "TEMPORARILY_UNAVAILABLE", "tracking")
     finally:
         for p in reversed(procs):
             p.term()
 
 
+def test_latest_versions_index():
+    """get-latest-versions from the per-stage index: transitions, archiving,
+    deletes and renames keep it exact, and it survives a restart."""
+    srv = Server().start()
+    try:
+        c = srv.client()
+        create_model(c, "ix")
+        for _ in range(6):
+            create_version(c, "ix")
+
+        def stage(v, st, archive=False):
+            ok(c.post("model-versions/transition-stage",
+                      {"name": "ix", "version": v, "stage": st,
+                       "archive_existing_versions": archive}))
+
+        def latest(name="ix", stages=None):
+            body = {"name": name}
+            if stages:
+                body["stages"] = stages
+            lv = ok(c.post("registered-models/get-latest-versions", body)).get(
+                "model_versions", [])
+            return sorted((v["current_stage"], v["version"]) for v in lv)
+
+        stage("2", "Production")
+        stage("3", "Production")
+        stage("4", "Staging")
+        check(latest() == [("None", "6"), ("Production", "3"), ("Staging", "4")], latest())
+        # MLflow archives the target stage's other versions only.
+        stage("5", "Production", archive=True)
+        check(latest() == [("Archived", "3"), ("None", "6"), ("Production", "5"),
+                           ("Staging", "4")], latest())
+        check([get_version(c, "ix", v)["current_stage"] for v in "1234"] ==
+              ["None", "Archived", "Archived", "Staging"])
+        expect_error(c.post("model-versions/transition-stage",
+                            {"name": "ix", "version": "4", "stage": "archived",
+                             "archive_existing_versions": True}),
+                     400, "INVALID_PARAMETER_VALUE", "'archived' is not an Active stage")
+        stage("4", "Archived")
+        ok(call(c, "DELETE", "model-versions/delete", {"name": "ix", "version": "5"}))
+        check(latest(stages=["Production"]) == [], latest(stages=["Production"]))
+        ok(call(c, "DELETE", "model-versions/delete", {"name": "ix", "version": "6"}))
+        check(latest(stages=["None"]) == [("None", "1")])
+        ok(c.post("registered-models/rename", {"name": "ix", "new_name": "ix2"}))
+        check(latest("ix2") == [("Archived", "4"), ("None", "1")], latest("ix2"))
+        check(sorted(v["version"] for v in get_model(c, "ix2")["latest_versions"]) ==
+              ["1", "4"])
+        expect_error(c.post("registered-models/get-latest-versions", {"name": "ix"}), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
+        srv.restart()
+        c = srv.client()
+        check(latest("ix2") == [("Archived", "4"), ("None", "1")], latest("ix2"))
+        # A re-created name starts from an empty index.
+        ok(call(c, "DELETE", "registered-models/delete", {"name": "ix2"}))
+        create_model(c, "ix2")
+        check(latest("ix2") == [])
+        create_version(c, "ix2")
+        check(latest("ix2") == [("None", "1")])
+        check(srv.stop() == 0, "unclean exit")
+    finally:
+        srv.cleanup()
+
+
+def test_source_checked_against_run():
+    """MLflow's _validate_source_run/_model: a local source only inside the
+    artifact directory of the run (or logged model) given, asked of tracking."""
+    root = tempfile.mkdtemp(prefix="cairn-arts-")
+    srv = Server().start()
+    try:
+        c = srv.client()
+        exp = ok(c.post("experiments/create", {"name": "loc", "artifact_location": root}))
+        run = ok(c.post("runs/create", {"experiment_id": exp["experiment_id"]}))["run"]["info"]
+        art = run["artifact_uri"]
+        path = art[len("file://"):] if art.startswith("file://") else art
+        check(path.startswith(root), art)
+        create_model(c, "src")
+        v = create_version(c, "src", source=path + "/model", run_id=run["run_id"])
+        check(v["source"] == path + "/model", v)
+        create_version(c, "src", source="file://" + path + "/model", run_id=run["run_id"])
+        create_version(c, "src", source=path, run_id=run["run_id"])
+        for bad in [root + "/elsewhere/model", path + "/../../x", path + "x"]:
+            expect_error(c.post("model-versions/create",
+                                {"name": "src", "source": bad, "run_id": run["run_id"]}),
+                         400, "INVALID_PARAMETER_VALUE", "run_id request parameter")
+        expect_error(c.post("model-versions/create",
+                            {"name": "src", "source": path + "/model", "run_id": "f" * 32}),
+                     404, "RESOURCE_DOES_NOT_EXIST")
+        # A run whose artifacts are not local: no local source is accepted.
+        r0 = ok(c.post("runs/create", {"experiment_id": "0"}))["run"]["info"]
+        expect_error(c.post("model-versions/create",
+                            {"name": "src", "source": "/tmp/m", "run_id": r0["run_id"]}),
+                     400, "INVALID_PARAMETER_VALUE", "contained within the artifact directory")
+        # Remote sources need no run, only no climbing.
+        create_version(c, "src", source="runs:/%s/model" % run["run_id"])
+        for bad in ["s3://b/a/./m", "runs:/x/../y", "s3://b/%252e%252e/m", "s3://b/m%00"]:
+            expect_error(c.post("model-versions/create", {"name": "src", "source": bad}),
+                         400, "INVALID_PARAMETER_VALUE", "relative path references")
+        # Logged models: the source inside the model's artifact location.
+        info = ok(c.post("logged-models", {"experiment_id": exp["experiment_id"],
+                                           "name": "lm"}))["model"]["info"]
+        loc = info["artifact_uri"]
+        loc = loc[len("file://"):] if loc.startswith("file://") else loc
+        create_version(c, "src", source=loc + "/MLmodel", model_id=info["model_id"])
+        expect_error(c.post("model-versions/create",
+                            {"name": "src", "source": root, "model_id": info["model_id"]}),
+                     400, "INVALID_PARAMETER_VALUE", "model_id request parameter")
+        check(srv.stop() == 0, "unclean exit")
+    finally:
+        srv.cleanup()
+    env = dict(os.environ, MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX="^s3://")
+    srv = Server(env=env).start()
+    try:
+        c = srv.client()
+        create_model(c, "rx")
+        create_version(c, "rx", source="s3://b/m")
+        expect_error(c.post("model-versions/create", {"name": "rx", "source": "gs://b/m"}), 400,
+                     "INVALID_PARAMETER_VALUE", "Invalid model version source: 'gs://b/m'.")
+    finally:
+        srv.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([test_registered_models, test_aliases_and_latest, test_model_versions, test_search,
-               test_concurrent_version_creation, test_split_mode])
+               test_concurrent_version_creation, test_split_mode, test_latest_versions_index,
+               test_source_checked_against_run])

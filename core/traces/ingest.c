@@ -1,0 +1,342 @@
+/*
+ * core/traces/ingest.c: IngestSpans (the bus call span producers make: the
+ * gateway's OTLP receiver) and LogSpans (the same over JSON).
+ *
+ * Spans are grouped by trace; each trace's record is created or extended
+ * under its lock stripe: a trace whose StartTraceV3 has not come yet gets
+ * its request time, duration, state and previews from its root span (or,
+ * before the root arrives, from the spans seen so far, IN_PROGRESS), in any
+ * order, however late. Stripes are taken in ascending order, so requests
+ * touching several traces cannot deadlock; every span and record of a
+ * request goes to disk in one atomic batch.
+ *
+ * Overload: the bytes of span data being ingested at once are bounded by
+ * trace_ingest_budget_mb; past it a request is refused at once with
+ * TEMPORARILY_UNAVAILABLE (the gateway answers 503 with Retry-After)
+ * instead of waiting in memory. One request alone is always admitted.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/traces/traces_int.h"
+#include "schemas/cairn_schema.h"
+
+typedef struct trc_in_span {
+	cn_fb_table t;
+	cn_fb_str trace_hex, span_id, parent;
+	int stripe;
+	char trace_id[TRC_ID_MAX];
+} trc_in_span;
+
+static int trc_in_cmp(const void *a, const void *b)
+{
+	const trc_in_span *x = a, *y = b;
+	if (x->stripe != y->stripe)
+		return x->stripe < y->stripe ? -1 : 1;
+	int c = strcmp(x->trace_id, y->trace_id);
+	if (c)
+		return c;
+	return x < y ? -1 : (x > y); /* stable: arrival order within a trace */
+}
+
+static bool trc_hex_ok(cn_fb_str s, size_t n)
+{
+	if (s.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s.ptr[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+static int64_t trc_span_cost(cn_fb_table sp)
+{
+	return 128 + (int64_t)cn_SpanRecord_attributes(sp).len + cn_SpanRecord_events(sp).len +
+	       cn_SpanRecord_name(sp).len + cn_SpanRecord_resource_attributes(sp).len;
+}
+
+/* The span as its own SpanRecord buffer (copied field by field). */
+static bool trc_span_copy(cn_fb_builder *b, cn_fb_table sp, const uint8_t **out, size_t *len)
+{
+	cn_fb_builder_reset(b);
+#define TRC_S(f)                                                                  \
+	cn_fb_ref f = cn_SpanRecord_has_##f(sp)                                   \
+	                      ? cn_fb_create_string(b, cn_SpanRecord_##f(sp).ptr, \
+	                                            cn_SpanRecord_##f(sp).len)    \
+	                      : 0
+	TRC_S(trace_id);
+	TRC_S(span_id);
+	TRC_S(parent_span_id);
+	TRC_S(name);
+	TRC_S(span_type);
+	TRC_S(status_code);
+	TRC_S(status_message);
+	TRC_S(attributes);
+	TRC_S(events);
+	TRC_S(trace_state);
+	TRC_S(resource_attributes);
+	TRC_S(scope_name);
+#undef TRC_S
+	cn_SpanRecord_start(b);
+#define TRC_A(f) \
+	if (f)   \
+	cn_SpanRecord_add_##f(b, f)
+	TRC_A(trace_id);
+	TRC_A(span_id);
+	TRC_A(parent_span_id);
+	TRC_A(name);
+	TRC_A(span_type);
+	TRC_A(status_code);
+	TRC_A(status_message);
+	TRC_A(attributes);
+	TRC_A(events);
+	TRC_A(trace_state);
+	TRC_A(resource_attributes);
+	TRC_A(scope_name);
+#undef TRC_A
+	cn_SpanRecord_add_start_time_unix_nano(b, cn_SpanRecord_start_time_unix_nano(sp));
+	cn_SpanRecord_add_end_time_unix_nano(b, cn_SpanRecord_end_time_unix_nano(sp));
+	cn_fb_ref root = cn_SpanRecord_end(b);
+	return cn_fb_finish(b, root, out, len) && !cn_fb_builder_failed(b);
+}
+
+/* MLflow's preview of a root span attribute: the JSON-encoded value,
+ * truncated to TRC_PREVIEW_MAX bytes (at a UTF-8 boundary). Copied into
+ * keep (owned by the caller). */
+static cn_fb_str trc_preview(json_t *attrs, const char *key, cn_buf *keep)
+{
+	json_t *v = json_object_get(attrs, key);
+	const char *txt = json_is_string(v) ? json_string_value(v) : NULL;
+	if (!txt)
+		return (cn_fb_str){0};
+	size_t n = strlen(txt);
+	if (n > TRC_PREVIEW_MAX) {
+		n = TRC_PREVIEW_MAX;
+		while (n > 0 && ((unsigned char)txt[n] & 0xC0) == 0x80)
+			n--;
+	}
+	cn_buf_reset(keep);
+	cn_buf_append(keep, txt, n);
+	return (cn_fb_str){keep->p, keep->len};
+}
+
+typedef struct trc_group_ctx {
+	trc_state *s;
+	const trc_exp_facts *facts;
+	cn_fb_str exp;
+	cn_kv_batch *batch;
+	cn_fb_builder *fb;
+	cn_buf loc, name, req_prev, resp_prev;
+} trc_group_ctx;
+
+static int32_t trc_state_of(cn_fb_table root)
+{
+	if (cn_fb_str_eq(cn_SpanRecord_status_code(root), "STATUS_CODE_ERROR"))
+		return CN_TraceState_ERROR;
+	if (cn_SpanRecord_end_time_unix_nano(root) <= 0)
+		return CN_TraceState_IN_PROGRESS;
+	return CN_TraceState_OK;
+}
+
+/* One trace's spans in[0..n): record created or extended, spans put. */
+static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_err *err)
+{
+	trc_state *s = g->s;
+	const char *id = in[0].trace_id;
+	size_t idlen = strlen(id);
+	trc_info old;
+	cn_code rc = trc_info_get(s, id, idlen, &old, err);
+	bool existed = rc == CN_OK;
+	if (rc != CN_OK && rc != CN_RESOURCE_DOES_NOT_EXIST)
+		return rc;
+	rc = CN_OK;
+	trc_rec r;
+	if (existed) {
+		trc_rec_from_fb(&r, old.t);
+		trc_index_record(g->batch, old.t, true);
+	} else {
+		trc_rec_init(&r);
+		r.trace_id = (cn_fb_str){id, idlen};
+		r.experiment_id = g->exp;
+		r.state = CN_TraceState_IN_PROGRESS;
+		cn_buf_reset(&g->loc);
+		cn_buf_printf(&g->loc, "%s/traces/%s/artifacts", g->facts->artifact_location, id);
+		trc_pairs_set(&r.tags, "mlflow.artifactLocation", 23, g->loc.p, g->loc.len);
+		trc_pairs_set(&r.tags, "mlflow.trace.spansLocation", 26, "TRACKING_STORE", 14);
+	}
+	json_t *root_attrs = NULL;
+	for (size_t i = 0; i < n && rc == CN_OK; i++) {
+		cn_fb_table sp = in[i].t;
+		const uint8_t *buf;
+		size_t len;
+		if (!trc_span_copy(g->fb, sp, &buf, &len)) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+			break;
+		}
+		cn_key k;
+		trc_key_span(&k, id, idlen, in[i].span_id.ptr, in[i].span_id.len);
+		cn_kv_batch_put(g->batch, TRC_CF_SPANS, k.b, k.len, buf, len);
+		int64_t st = cn_SpanRecord_start_time_unix_nano(sp);
+		int64_t en = cn_SpanRecord_end_time_unix_nano(sp);
+		if (st > 0 && (r.min_start_ns == 0 || st < r.min_start_ns))
+			r.min_start_ns = st;
+		if (en > r.max_end_ns)
+			r.max_end_ns = en;
+		r.span_count++;
+		r.span_bytes += (int64_t)len;
+		if (in[i].parent.len == 0) {
+			r.root_span_id = in[i].span_id;
+			if (!r.info_from_client) {
+				r.request_time_ms = st / 1000000;
+				r.execution_duration_ms = en > st ? (en - st) / 1000000 : -1;
+				r.state = trc_state_of(sp);
+				json_decref(root_attrs);
+				cn_fb_str a = cn_SpanRecord_attributes(sp);
+				root_attrs = a.len ? json_loadb(a.ptr, a.len, 0, NULL) : NULL;
+				r.request_preview =
+				        trc_preview(root_attrs, "mlflow.spanInputs", &g->req_prev);
+				r.response_preview = trc_preview(root_attrs, "mlflow.spanOutputs",
+				                                 &g->resp_prev);
+				cn_fb_str nm = cn_SpanRecord_name(sp);
+				cn_buf_reset(&g->name);
+				cn_buf_append(&g->name, nm.ptr ? nm.ptr : "", nm.len);
+				trc_pairs_set(&r.tags, "mlflow.traceName", 16,
+				              g->name.p ? g->name.p : "", g->name.len);
+			}
+		}
+	}
+	if (rc == CN_OK && !r.info_from_client && r.root_span_id.len == 0) {
+		/* No root yet: what the spans so far say. */
+		r.request_time_ms = r.min_start_ns / 1000000;
+		r.execution_duration_ms = r.max_end_ns > r.min_start_ns
+		                                  ? (r.max_end_ns - r.min_start_ns) / 1000000
+		                                  : -1;
+		r.state = CN_TraceState_IN_PROGRESS;
+	}
+	if (rc == CN_OK) {
+		const uint8_t *buf;
+		size_t len;
+		if (!trc_rec_encode(&r, g->fb, &buf, &len)) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		} else {
+			cn_key k;
+			trc_key_info(&k, id, idlen);
+			cn_kv_batch_put(g->batch, TRC_CF_INFO, k.b, k.len, buf, len);
+			trc_index_record(g->batch, cn_fb_root(buf), false);
+		}
+	}
+	json_decref(root_attrs);
+	trc_rec_free(&r);
+	if (existed)
+		trc_info_release(&old);
+	return rc;
+}
+
+TRC_METHOD(trc_ingest_spans)
+{
+	(void)ctx;
+	trc_state *s = st;
+	cn_fb_str exp = cn_IngestSpans_experiment_id(req);
+	cn_fb_vec spans = cn_IngestSpans_spans(req);
+	if (!exp.ptr || exp.len == 0)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Missing value for required parameter 'experiment_id'.");
+	int64_t cost = 0;
+	for (uint32_t i = 0; i < spans.n; i++)
+		cost += trc_span_cost(cn_fb_vec_table(spans, i));
+	int64_t before = atomic_fetch_add(&s->ingest_inflight, cost);
+	if (before > 0 && before + cost > s->ingest_budget) {
+		atomic_fetch_sub(&s->ingest_inflight, cost);
+		return cn_err_set(
+		        err, CN_TEMPORARILY_UNAVAILABLE,
+		        "Span ingestion is at capacity (%lld bytes in flight); retry later",
+		        (long long)before);
+	}
+	trc_in_span *in = calloc(spans.n ? spans.n : 1, sizeof *in);
+	cn_kv_batch *batch = cn_kv_batch_new();
+	cn_fb_builder *fb = cn_fb_builder_new(4096);
+	trc_exp_facts facts;
+	cn_code rc = CN_OK;
+	if (!in || !batch || !fb) {
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		goto out;
+	}
+	rc = trc_exp_facts_get(s, exp.ptr, exp.len, &facts, err);
+	if (rc == CN_OK && !facts.exists)
+		rc = cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
+		                "Could not find experiment with ID %.*s", (int)exp.len, exp.ptr);
+	/* Validate everything before anything is written. */
+	for (uint32_t i = 0; i < spans.n && rc == CN_OK; i++) {
+		trc_in_span *x = &in[i];
+		x->t = cn_fb_vec_table(spans, i);
+		x->trace_hex = cn_SpanRecord_trace_id(x->t);
+		x->span_id = cn_SpanRecord_span_id(x->t);
+		x->parent = cn_SpanRecord_parent_span_id(x->t);
+		if (!trc_hex_ok(x->trace_hex, 32) ||
+		    !trc_trace_id_from_otel(x->trace_hex.ptr, x->trace_hex.len, x->trace_id))
+			rc = cn_err_set(
+			        err, CN_INVALID_PARAMETER_VALUE,
+			        "Invalid trace_id of span %u: expected 32 lowercase hex digits", i);
+		else if (!trc_hex_ok(x->span_id, 16))
+			rc = cn_err_set(
+			        err, CN_INVALID_PARAMETER_VALUE,
+			        "Invalid span_id of span %u: expected 16 lowercase hex digits", i);
+		else if (x->parent.len && !trc_hex_ok(x->parent, 16))
+			rc = cn_err_set(
+			        err, CN_INVALID_PARAMETER_VALUE,
+			        "Invalid parent_span_id of span %u: expected 16 lowercase hex "
+			        "digits",
+			        i);
+		else
+			x->stripe = (int)(trc_stripe(s, x->trace_id, 35) - s->stripes);
+	}
+	if (rc != CN_OK)
+		goto out;
+	qsort(in, spans.n, sizeof *in, trc_in_cmp);
+	/* Stripes in ascending order; each taken once. */
+	for (uint32_t i = 0; i < spans.n; i++)
+		if (i == 0 || in[i].stripe != in[i - 1].stripe)
+			pthread_mutex_lock(&s->stripes[in[i].stripe]);
+	trc_group_ctx g = {.s = s, .facts = &facts, .exp = exp, .batch = batch, .fb = fb};
+	size_t ntraces = 0;
+	for (uint32_t i = 0; i < spans.n && rc == CN_OK;) {
+		uint32_t j = i + 1;
+		while (j < spans.n && strcmp(in[j].trace_id, in[i].trace_id) == 0)
+			j++;
+		rc = trc_ingest_group(&g, &in[i], j - i, err);
+		ntraces++;
+		i = j;
+	}
+	if (rc == CN_OK)
+		rc = trc_write(s, batch, err);
+	for (uint32_t i = 0; i < spans.n; i++)
+		if (i == 0 || in[i].stripe != in[i - 1].stripe)
+			pthread_mutex_unlock(&s->stripes[in[i].stripe]);
+	cn_buf_free(&g.loc);
+	cn_buf_free(&g.name);
+	cn_buf_free(&g.req_prev);
+	cn_buf_free(&g.resp_prev);
+	if (rc == CN_OK) {
+		cn_fb_ref *ids = malloc((ntraces ? ntraces : 1) * sizeof *ids);
+		size_t k = 0;
+		for (uint32_t i = 0; ids && i < spans.n; i++)
+			if (i == 0 || strcmp(in[i].trace_id, in[i - 1].trace_id) != 0)
+				ids[k++] = cn_fb_create_cstr(b, in[i].trace_id);
+		cn_fb_ref vec = ids ? cn_fb_create_vec_refs(b, ids, k) : 0;
+		free(ids);
+		cn_IngestSpansResponse_start(b);
+		cn_IngestSpansResponse_add_accepted_spans(b, (int32_t)spans.n);
+		if (vec)
+			cn_IngestSpansResponse_add_traces(b, vec);
+		*resp = cn_IngestSpansResponse_end(b);
+	}
+out:
+	atomic_fetch_sub(&s->ingest_inflight, cost);
+	free(in);
+	cn_kv_batch_free(batch);
+	cn_fb_builder_free(fb);
+	return rc;
+}
