@@ -150,8 +150,8 @@ def test_errors():
             expect_error(create(c, tid, **a), 400, "INVALID_PARAMETER_VALUE", msg)
         expect_error(create(c, "tr-" + "1" * 32, feedback={"value": 1}), 404,
                      "RESOURCE_DOES_NOT_EXIST", "not found")
-        expect_error(create(c, "not-a-trace", feedback={"value": 1}), 400,
-                     "INVALID_PARAMETER_VALUE")
+        expect_error(create(c, "not-a-trace", feedback={"value": 1}), 404,
+                     "RESOURCE_DOES_NOT_EXIST")
         expect_error(get(c, tid, "a-" + "0" * 32), 404, "RESOURCE_DOES_NOT_EXIST",
                      "not found for trace")
         r = call(c, "POST", "traces/%s/assessments" % tid,
