@@ -533,7 +533,7 @@ static cn_code trc_search_common(trc_state *s, trc_search_req *r, cn_fb_vec orde
 	*next = 0;
 	if (rc == CN_OK) {
 		for (size_t i = 0; i < n; i++)
-			refs[i] = v3 ? trc_build_info_v3(b, found[i].t)
+			refs[i] = v3 ? trc_build_info_v3(s, b, found[i].t)
 			             : trc_build_info_v2(b, found[i].t);
 		*vec = cn_fb_create_vec_refs(b, refs, n);
 		if (full && n) {
