@@ -6,7 +6,9 @@
  * fixed fields, and callbacks for tags, metadata, spans and assessments, so
  * this code knows nothing of how traces are stored. The semantics are
  * MLflow's SQL store's:
- *  - name is the mlflow.traceName tag, run_id the mlflow.sourceRun metadata,
+ *  - name is the mlflow.traceName tag, run_id the mlflow.sourceRun metadata
+ *    or a run the trace is linked to (run_id != 'x' is the negation of that,
+ *    and needs a source run),
  *    text any span's content, end_time_ms timestamp_ms + execution_time_ms;
  *  - a span clause matches when some span satisfies it (span.name != 'x'
  *    means "a span not named x"), each clause on its own;
@@ -58,6 +60,9 @@ typedef struct cn_search_trace {
 	/* The i-th span / assessment into *out; false past the last. May be NULL. */
 	bool (*span)(const void *ctx, size_t i, cn_search_trace_span *out);
 	bool (*assessment)(const void *ctx, size_t i, cn_search_trace_assessment *out);
+	/* Whether the trace is linked to run `run_id` besides its mlflow.sourceRun
+	 * (MLflow's link_traces_to_run); run_id = / IN match either. May be NULL. */
+	bool (*run_linked)(const void *ctx, const char *run_id, size_t len);
 } cn_search_trace;
 
 /* True when t satisfies every clause of f (parsed with

@@ -246,6 +246,12 @@ static const cn_search_trace_assessment fake_asms[] = {
         ASM("tone", false, true, "\"polite\""), ASM("answer", true, true, "\"42\""),
 };
 
+static bool fake_linked(const void *ctx, const char *run, size_t len)
+{
+	(void)ctx;
+	return len == 6 && memcmp(run, "linked", 6) == 0;
+}
+
 static cn_search_trace fake_view(fake_trace *f)
 {
 	*f = (fake_trace){fake_tags, fake_metas, fake_spans, 3, fake_asms, 5};
@@ -262,6 +268,7 @@ static cn_search_trace fake_view(fake_trace *f)
 	        .metadata = fake_meta,
 	        .span = fake_span,
 	        .assessment = fake_asm,
+	        .run_linked = fake_linked,
 	};
 	return t;
 }
@@ -296,6 +303,11 @@ CN_TEST(trace_match_attributes)
 	MATCH("trace.name ILIKE 'AGENT%'");
 	MATCH("run_id = 'run123'");
 	NO_MATCH("run_id != 'run123'");
+	MATCH("run_id = 'linked'");
+	MATCH("run_id IN ('x', 'linked')");
+	NO_MATCH("run_id != 'linked'");
+	MATCH("run_id NOT IN ('x', 'y')");
+	NO_MATCH("run_id = 'other'");
 	MATCH("text LIKE '%get_weather%'");
 	NO_MATCH("text LIKE '%nowhere%'");
 }

@@ -203,6 +203,27 @@ static bool tm_attribute(const cn_search_trace *t, const char *key, cn_search_va
 	return tm_present(out);
 }
 
+/* run_id: the source run metadata, or a linked run. */
+static bool tm_run_id(const cn_search_clause *c, const cn_search_trace *t)
+{
+	cn_search_value v;
+	bool have = tm_attribute(t, "run_id", &v);
+	bool negated = c->op == CN_SEARCH_NE || c->op == CN_SEARCH_NOT_IN;
+	cn_search_clause pos = *c;
+	if (negated)
+		pos.op = c->op == CN_SEARCH_NE ? CN_SEARCH_EQ : CN_SEARCH_IN;
+	bool eq = have && cn_search_clause_match(&pos, &v);
+	if (!eq && t->run_linked) {
+		const cn_search_value *w = &c->value;
+		if (w->type == CN_SEARCH_V_LIST)
+			for (size_t i = 0; i < w->count && !eq; i++)
+				eq = t->run_linked(t->ctx, w->items[i], w->item_lens[i]);
+		else if (w->type == CN_SEARCH_V_STRING)
+			eq = t->run_linked(t->ctx, w->str, w->len);
+	}
+	return negated ? have && !eq : eq;
+}
+
 static bool tm_clause(const cn_search_clause *c, const cn_search_trace *t)
 {
 	cn_search_value v;
@@ -211,6 +232,8 @@ static bool tm_clause(const cn_search_clause *c, const cn_search_trace *t)
 	case CN_SEARCH_ATTRIBUTE:
 		if (tm_is(c, "text"))
 			return tm_span_clause(c, t, true);
+		if (tm_is(c, "run_id"))
+			return tm_run_id(c, t);
 		have = tm_attribute(t, c->key, &v);
 		break;
 	case CN_SEARCH_TAG: have = tm_lookup(t->tag, t->ctx, c->key, &v); break;

@@ -95,6 +95,50 @@ static bool tf_asm(const void *ctx, size_t i, cn_search_trace_assessment *out)
 	return trc_asm_list_view(&v->asms, i, out);
 }
 
+static bool tf_run_linked(const void *ctx, const char *run, size_t len)
+{
+	const trc_filter_view *v = ctx;
+	cn_fb_str id = cn_TraceRecord_trace_id(v->rec);
+	cn_key k;
+	cn_key_init(&k);
+	cn_key_u8(&k, 'r');
+	cn_key_str(&k, run, len);
+	cn_key_raw(&k, id.ptr, id.len);
+	if (k.overflow)
+		return false;
+	cn_kv_val val;
+	cn_err err;
+	if (cn_kv_get(v->s->db, TRC_CF_RUN_LINKS, k.b, k.len, &val, &err) != CN_OK)
+		return false;
+	cn_kv_val_release(&val);
+	return true;
+}
+
+bool trc_filter_index_hint(const cn_search_filter *f, trc_index_hint *h)
+{
+	size_t n = cn_search_filter_count(f);
+	for (size_t i = 0; i < n; i++) {
+		const cn_search_clause *c = cn_search_filter_clause(f, i);
+		if (c->op != CN_SEARCH_EQ || c->value.type != CN_SEARCH_V_STRING ||
+		    c->value.len >= TRC_INDEX_VALUE_MAX)
+			continue;
+		if (c->entity == CN_SEARCH_TAG || c->entity == CN_SEARCH_METADATA) {
+			h->cf = c->entity == CN_SEARCH_TAG ? TRC_CF_TAG_INDEX : TRC_CF_META_INDEX;
+			h->key = c->key;
+		} else if (c->entity == CN_SEARCH_ATTRIBUTE && strcmp(c->key, "name") == 0) {
+			h->cf = TRC_CF_TAG_INDEX;
+			h->key = "mlflow.traceName";
+		} else {
+			continue;
+		}
+		h->klen = strlen(h->key);
+		h->val = c->value.str;
+		h->vlen = c->value.len;
+		return true;
+	}
+	return false;
+}
+
 static cn_search_value tf_state(int32_t state)
 {
 	static const char *const names[] = {"STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS"};
@@ -119,6 +163,7 @@ void trc_filter_view_init(trc_filter_view *v, trc_state *s, cn_fb_table rec)
 	        .metadata = tf_meta,
 	        .span = tf_span,
 	        .assessment = tf_asm,
+	        .run_linked = tf_run_linked,
 	};
 }
 

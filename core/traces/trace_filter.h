@@ -37,6 +37,16 @@ typedef struct trc_filter_view {
 	trc_asm_list asms;
 } trc_filter_view;
 
+/* An index that serves a filter: its first equality on a tag (name is the
+ * mlflow.traceName tag) or a metadata key with a value short enough to be
+ * indexed whole; every result is still checked against the whole filter. */
+typedef struct trc_index_hint {
+	int cf; /* TRC_CF_TAG_INDEX or TRC_CF_META_INDEX */
+	const char *key, *val;
+	size_t klen, vlen;
+} trc_index_hint;
+bool trc_filter_index_hint(const cn_search_filter *f, trc_index_hint *h);
+
 /* Parses a filter under cn_search_dialect_traces (MLflow's messages). */
 cn_code trc_filter_compile(const char *text, size_t len, cn_search_filter **out, cn_err *err);
 /* rec must stay readable until trc_filter_view_free. */
