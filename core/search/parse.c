@@ -377,6 +377,8 @@ static cn_code parse_value(parse_ctx *c, const cn_search_ident *id, const cn_sea
 		                  "Expected numeric value type for %s. Found %.*s", rule->name, rl,
 		                  raw.p);
 	}
+	if (t->type == CN_TT_NUMBER && rule->numbers && !attr)
+		return parse_number(c, t, v);
 	if (t->type == CN_TT_STRING || t->type == CN_TT_IDENT) {
 		bool quoted;
 		cn_search_span in = cn_search_strip_quotes(raw, &quoted);
@@ -510,11 +512,15 @@ static cn_code parse_finish(parse_ctx *c, const cn_search_tok *ident, int op, co
 	}
 	cl.op = (cn_search_op)op;
 	cl.re = own.re;
+	if (cl.value.type == CN_SEARCH_V_NUMBER)
+		cl.kind = CN_SEARCH_NUMERIC; /* a number given where rule->numbers allows it */
 	cl.key = id.attr ? id.key.p : parse_put(c, id.key.p, id.key.len);
-	if (cl.key)
-		rc = parse_append(c, &cl, &own);
-	else
+	if (!cl.key)
 		rc = c->err->code;
+	else if (c->d->check_clause)
+		rc = c->d->check_clause(&cl, c->err);
+	if (rc == CN_OK)
+		rc = parse_append(c, &cl, &own);
 	if (rc != CN_OK)
 		parse_owned_free(&own);
 	return rc;

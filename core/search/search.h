@@ -133,6 +133,8 @@ static inline cn_search_value cn_search_value_double(double d)
 
 /* ---- Dialects ---------------------------------------------------------- */
 
+struct cn_search_clause;
+
 /* Flags of a fixed key. */
 #define CN_SEARCH_KEY_FILTER 0x1u /* may appear in a filter */
 #define CN_SEARCH_KEY_ORDER  0x2u /* may appear in an order_by clause */
@@ -172,6 +174,9 @@ typedef struct cn_search_entity_rule {
 	 * (MLflow's SQL-store wording) instead of "... not one of '{...}'". */
 	const char *op_label_string;
 	const char *op_label_numeric;
+	/* Free string keys also take numeric values; such a clause is numeric
+	 * (traces' feedback.<name> > 0.5 beside feedback.<name> = 'yes'). */
+	bool numbers;
 } cn_search_entity_rule;
 
 typedef struct cn_search_dialect {
@@ -193,6 +198,10 @@ typedef struct cn_search_dialect {
 	 * cn_search_order_parse accepts. */
 	const char *const *default_order;
 	const char *const *tiebreak_order;
+	/* Optional: called for each parsed clause before it is kept, to refuse
+	 * what the tables cannot express (traces' span.<field> comparators);
+	 * returns CN_OK or fills err. c->key is NUL-terminated. */
+	cn_code (*check_clause)(const struct cn_search_clause *c, cn_err *err);
 } cn_search_dialect;
 
 /* MLflow's search_experiments: name, creation_time, last_update_time, tags. */
@@ -205,6 +214,9 @@ extern const cn_search_dialect cn_search_dialect_logged_models;
 extern const cn_search_dialect cn_search_dialect_registered_models;
 /* MLflow's search_model_versions: name, version_number, run_id, source_path, tags. */
 extern const cn_search_dialect cn_search_dialect_model_versions;
+/* MLflow's search_traces: attributes, tags, metadata, span, feedback,
+ * expectation (dialect_traces.c; matching in search_traces.h). */
+extern const cn_search_dialect cn_search_dialect_traces;
 
 /* ---- Filters ----------------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/traces/traces_int.h"
+#include "core/traces/assessments.h"
 #include "core/traces/traces_api.h"
 #include "schemas/cairn_schema.h"
 
@@ -37,8 +38,15 @@ static cn_fb_ref trc_pairs_ref(cn_fb_builder *b, cn_fb_vec v, int kind)
 	return vec;
 }
 
-cn_fb_ref trc_build_info_v3(cn_fb_builder *b, cn_fb_table rec)
+cn_fb_ref trc_build_info_v3(trc_state *s, cn_fb_builder *b, cn_fb_table rec)
 {
+	cn_fb_ref asms = 0;
+	if (s) {
+		cn_fb_str aid = cn_TraceRecord_trace_id(rec);
+		cn_err aerr;
+		if (trc_assessments_build(s, aid.ptr, aid.len, b, &asms, &aerr) != CN_OK)
+			asms = 0;
+	}
 	cn_fb_ref id = trc_str_ref(b, cn_TraceRecord_trace_id(rec));
 	cn_fb_ref crid = trc_str_ref(b, cn_TraceRecord_client_request_id(rec));
 	cn_fb_ref exp = trc_str_ref(b, cn_TraceRecord_experiment_id(rec));
@@ -76,6 +84,7 @@ cn_fb_ref trc_build_info_v3(cn_fb_builder *b, cn_fb_table rec)
 		cn_TraceInfoV3_add_request_preview(b, rq);
 	if (rs)
 		cn_TraceInfoV3_add_response_preview(b, rs);
+	cn_TraceInfoV3_add_assessments(b, asms);
 	return cn_TraceInfoV3_end(b);
 }
 
@@ -132,7 +141,7 @@ TRC_METHOD(trc_get_trace_info_v3)
 	cn_code rc = trc_load(st, cn_GetTraceInfoV3_trace_id(req), "trace_id", &info, err);
 	if (rc != CN_OK)
 		return rc;
-	cn_fb_ref t = trc_build_trace(b, trc_build_info_v3(b, info.t), 0);
+	cn_fb_ref t = trc_build_trace(b, trc_build_info_v3(st, b, info.t), 0);
 	trc_info_release(&info);
 	cn_GetTraceInfoV3Response_start(b);
 	cn_GetTraceInfoV3Response_add_trace(b, t);
@@ -194,7 +203,7 @@ TRC_METHOD(trc_batch_get_trace_infos)
 		if (rc != CN_OK)
 			break;
 		if (trc_in_experiments(info.t, exps))
-			refs[n++] = trc_build_info_v3(b, info.t);
+			refs[n++] = trc_build_info_v3(s, b, info.t);
 		trc_info_release(&info);
 	}
 	if (rc == CN_OK) {

@@ -255,7 +255,7 @@ TRC_METHOD(trc_get_trace)
 	char last[17] = "";
 	rc = trc_build_spans(s, id, tok.len ? after : NULL, max, b, &spans, &more, last, err);
 	if (rc == CN_OK) {
-		cn_fb_ref t = trc_build_trace(b, trc_build_info_v3(b, info.t), spans);
+		cn_fb_ref t = trc_build_trace(b, trc_build_info_v3(s, b, info.t), spans);
 		cn_fb_ref next = more ? cn_fb_create_cstr(b, last) : 0;
 		cn_GetTraceResponse_start(b);
 		cn_GetTraceResponse_add_trace(b, t);
@@ -295,8 +295,9 @@ TRC_METHOD(trc_batch_get_traces)
 			char last[17];
 			rc = trc_build_spans(s, id, NULL, SIZE_MAX, b, &spans, &more, last, err);
 			if (rc == CN_OK &&
-			    !trc_refs_push(&refs,
-			                   trc_build_trace(b, trc_build_info_v3(b, info.t), spans)))
+			    !trc_refs_push(
+			            &refs,
+			            trc_build_trace(b, trc_build_info_v3(s, b, info.t), spans)))
 				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 		}
 		trc_info_release(&info);

@@ -174,7 +174,7 @@ TRC_METHOD(trc_start_trace_v3)
 	cn_fb_builder_free(fb);
 	if (rc != CN_OK)
 		return rc;
-	cn_fb_ref t = trc_build_trace(b, trc_build_info_v3(b, now.t), 0);
+	cn_fb_ref t = trc_build_trace(b, trc_build_info_v3(s, b, now.t), 0);
 	trc_info_release(&now);
 	cn_StartTraceV3Response_start(b);
 	cn_StartTraceV3Response_add_trace(b, t);

@@ -10,7 +10,9 @@
 #include "core/traces/traces_int.h"
 
 /* TraceInfoV3 / 2.0 TraceInfo tables of a TraceRecord, built in b. */
-cn_fb_ref trc_build_info_v3(cn_fb_builder *b, cn_fb_table rec);
+/* TraceInfoV3 with the trace's assessments when s is not NULL
+ * (trc_assessments_build; a storage error leaves them out). */
+cn_fb_ref trc_build_info_v3(trc_state *s, cn_fb_builder *b, cn_fb_table rec);
 cn_fb_ref trc_build_info_v2(cn_fb_builder *b, cn_fb_table rec);
 /* Trace {trace_info, spans}; spans 0 = none. */
 cn_fb_ref trc_build_trace(cn_fb_builder *b, cn_fb_ref info, cn_fb_ref spans);

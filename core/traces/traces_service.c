@@ -11,6 +11,8 @@
 #include "core/fsutil.h"
 #include "core/traces/traces.h"
 #include "core/traces/traces_int.h"
+#include "core/traces/assessments.h"
+#include "core/traces/trace_metrics.h"
 
 const char *const trc_cf_names[TRC_CF_COUNT_] = {
         [TRC_CF_INFO] = "trace_info",
@@ -105,6 +107,11 @@ static const cn_method trc_methods[] = {
         {"GetTraceArtifact", trc_get_trace_artifact},
         {"IngestSpans", trc_ingest_spans},
         {"LogSpans", trc_ingest_spans},
+        {"CreateAssessment", trc_create_assessment},
+        {"GetAssessmentRequest", trc_get_assessment},
+        {"UpdateAssessment", trc_update_assessment},
+        {"DeleteAssessmentRequest", trc_delete_assessment},
+        {"GetTraceMetrics", trc_get_trace_metrics},
 };
 
 const cn_service_def cn_traces_service = {
