@@ -67,7 +67,6 @@ static void service_db_opened(void *arg, cn_kv *db)
 		rt->db = db;
 }
 
-
 static int service_entry_cmp(const void *a, const void *b)
 {
 	return strcmp(((const service_entry *)a)->name, ((const service_entry *)b)->name);

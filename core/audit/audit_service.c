@@ -68,8 +68,8 @@ static void audit_open_secondaries(audit_state *st, const char *data_dir)
 		cn_kv_opts o = {.sync = false, .block_cache_mb = 1, .secondary_path = sec};
 		cn_err err;
 		cn_err_clear(&err);
-		if (cn_kv_open(&st->secondary[st->nsecondary], dir, cn_audit_cf_names, 2, &o, &err) ==
-		    CN_OK)
+		if (cn_kv_open(&st->secondary[st->nsecondary], dir, cn_audit_cf_names, 2, &o,
+		               &err) == CN_OK)
 			st->nsecondary++;
 		else
 			CN_LOGW("AUDIT-SECONDARY", NULL, "not reading the trail of %s: %s", dir,

@@ -3,9 +3,11 @@
  *
  * Tuning aims at a small idle footprint per service database with good
  * write throughput:
- *  - one LRU block cache per database (block_cache_mb, default 8 MiB)
- *    shared by all its column families, holding index and filter blocks
- *    too so that memory stays bounded by the cache, not by open files;
+ *  - one LRU block cache shared by all column families, holding index and
+ *    filter blocks too so that memory stays bounded by the cache, not by
+ *    open files: per process when the databases are opened with a
+ *    cn_kv_shared (the service runtime does: config kv_block_cache_bytes,
+ *    16 MiB), else per database (block_cache_mb, default 8 MiB);
  *  - 8 MiB memtables, at most 32 MiB across column families, and the WAL
  *    capped at 64 MiB so a rarely written family cannot pin old WAL files;
  *  - full bloom filters (10 bits/key): point reads of absent keys skip SSTs;
@@ -21,7 +23,14 @@
  *    32 service workers small single-metric writes are CPU-bound, not
  *    fsync-bound (fdatasync ~0.3 ms, 3-4 writers per group). Measured with
  *    log-metric, 32 connections: 12% less CPU per request (138 vs 157 us
- *    mean, 4 interleaved runs each), log-batch no slower.
+ *    mean, 4 interleaved runs each), log-batch no slower. Measured again
+ *    once the audit record rode in the same batch (issue 3; two servers up
+ *    at once, 5 s wrk runs alternating, 4 pairs, load average ~18 on the
+ *    shared 2 cores): with all three on, log-batch 1000 points x 8 conns
+ *    got 0.76-1.24x the req/s (geometric mean 0.93) at 0.82-1.15x the CPU
+ *    per request, log-metric x 32 conns 0.71-1.39x (mean 1.05) at
+ *    0.98-1.08x the CPU: no win for either within the noise, a little
+ *    more CPU for single writes, so they stay off.
  *  - point-in-time WAL recovery: after kill -9 or power loss a torn WAL tail
  *    (never acknowledged) is dropped and the database opens.
  */
@@ -54,9 +63,9 @@ struct cn_kv {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
 	rocksdb_block_based_table_options_t *topts;
-	rocksdb_cache_t *cache;   /* own cache; NULL when shared->cache is used */
-	cn_kv_shared *shared;     /* NULL when opened alone */
-	char **cf_names;          /* addressable families, by index (cn_kv_cf_find) */
+	rocksdb_cache_t *cache; /* own cache; NULL when shared->cache is used */
+	cn_kv_shared *shared;   /* NULL when opened alone */
+	char **cf_names;        /* addressable families, by index (cn_kv_cf_find) */
 	rocksdb_writeoptions_t *wo;
 	rocksdb_writeoptions_t *wo_unsynced;
 	rocksdb_readoptions_t *ro;
