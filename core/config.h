@@ -55,6 +55,8 @@ typedef struct cn_config {
 	bool serve_artifacts;                   /* serve_artifacts: true */
 	char plugin_dir[CN_CFG_STR]; /* plugin_dir: directory of store/deploy .so files */
 	bool sync_writes;            /* sync_writes: true (WAL fsync per acknowledged write) */
+	size_t kv_block_cache_bytes; /* kv_block_cache_bytes: 16 MiB, one RocksDB block cache
+	                                shared by the service databases of a process */
 	/* services (split mode) */
 	char listen[CN_CFG_STR]; /* listen: bus address a `cairn service` binds */
 	char events[CN_CFG_STR]; /* events: PUB/SUB address ("" = inproc default) */
