@@ -91,6 +91,7 @@ static uint64_t sc_hash_id(const uint8_t id[16])
 
 static void sc_exp_clear(trk_sc_exp *e)
 {
+	trk_sc_cols_free(e);
 	for (uint32_t i = 0; i < e->nruns; i++)
 		free(e->runs[i].blob);
 	free(e->runs);
@@ -279,6 +280,7 @@ static bool sc_run_put(trk_sc_exp *e, trk_sc_run *r)
 		free(old->blob);
 		*old = *r;
 		e->bytes += sc_run_bytes(r);
+		trk_sc_cols_set(e, v - 1, old, true);
 		return true;
 	}
 	if (e->nruns == e->runs_cap) {
@@ -288,11 +290,13 @@ static bool sc_run_put(trk_sc_exp *e, trk_sc_run *r)
 			return false;
 		e->bytes += (size_t)(nc - e->runs_cap) * sizeof *nr;
 		e->runs = nr;
+		trk_sc_cols_reserve(e, nc);
 		e->runs_cap = nc;
 	}
 	e->runs[e->nruns] = *r;
 	e->run_slots[slot] = ++e->nruns;
 	e->bytes += sc_run_bytes(r);
+	trk_sc_cols_set(e, e->nruns - 1, &e->runs[e->nruns - 1], false);
 	return true;
 }
 
@@ -308,6 +312,7 @@ static void sc_run_remove(trk_sc_exp *e, const uint8_t id[16])
 	e->bytes -= sc_run_bytes(&e->runs[idx]);
 	free(e->runs[idx].blob);
 	sc_slot_delete(e, slot);
+	trk_sc_cols_remove(e, idx, last);
 	if (idx != last) {
 		/* Move the last run into the hole and re-point its slot. */
 		e->runs[idx] = e->runs[last];
@@ -765,20 +770,57 @@ static void sc_unpin(struct trk_search_cache *c, trk_sc_exp *e, size_t before, s
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The key ids of needs in e (TRK_SC_NONE: no run has the key). */
+static void sc_need_ids(const trk_sc_exp *e, const trk_sc_need *needs, size_t n, int *kinds,
+                        uint32_t *keys)
+{
+	for (size_t i = 0; i < n; i++) {
+		kinds[i] = needs[i].kind;
+		keys[i] = trk_sc_key_find(e, needs[i].key, strlen(needs[i].key));
+	}
+}
+
 cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, cn_err *err)
 {
+	return trk_search_cache_acquire_cols(s, exp, NULL, 0, out, err);
+}
+
+cn_code trk_search_cache_acquire_cols(trk_state *s, uint64_t exp, const trk_sc_need *needs,
+                                      size_t n, trk_sc_exp **out, cn_err *err)
+{
 	struct trk_search_cache *c = s->search_cache;
+	int *kinds = n ? malloc(n * sizeof *kinds) : NULL;
+	uint32_t *keys = n ? malloc(n * sizeof *keys) : NULL;
+	if (n && (!kinds || !keys)) {
+		free(kinds);
+		free(keys);
+		n = 0; /* no columns: the search reads the blobs */
+	}
 	trk_sc_exp *e = sc_pin(c, exp, true);
-	if (!e)
+	if (!e) {
+		free(kinds);
+		free(keys);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
 	pthread_rwlock_rdlock(&e->lock);
-	while (!e->loaded) {
+	bool built = false; /* columns are best effort: one try per call */
+	for (;;) {
+		if (e->loaded) {
+			sc_need_ids(e, needs, n, kinds, keys);
+			if (built || !trk_sc_cols_missing(e, kinds, keys, n))
+				break;
+		}
 		pthread_rwlock_unlock(&e->lock);
 		pthread_rwlock_wrlock(&e->lock);
 		size_t before = e->bytes;
 		bool loading = !e->loaded;
 		int64_t t0 = cn_now_ms();
 		cn_code rc = loading ? sc_exp_load(s, e, err) : CN_OK;
+		if (rc == CN_OK && n) {
+			sc_need_ids(e, needs, n, kinds, keys);
+			trk_sc_cols_ensure(e, kinds, keys, n);
+			built = true;
+		}
 		size_t after = e->bytes;
 		if (loading && rc == CN_OK)
 			CN_LOGI("SEARCH-CACHE-LOADED", NULL,
@@ -787,6 +829,8 @@ cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, c
 		pthread_rwlock_unlock(&e->lock);
 		if (rc != CN_OK) {
 			sc_unpin(c, e, before, after);
+			free(kinds);
+			free(keys);
 			return rc;
 		}
 		pthread_mutex_lock(&c->mu);
@@ -794,6 +838,8 @@ cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, c
 		pthread_mutex_unlock(&c->mu);
 		pthread_rwlock_rdlock(&e->lock);
 	}
+	free(kinds);
+	free(keys);
 	*out = e;
 	return CN_OK;
 }

@@ -2,7 +2,8 @@
  * core/tracking/run_cache_test.c: the run search cache against a real store:
  * lazy load, write-through of changed runs, removal of runs forgotten for good
  * (many removals, so the run hash's backward-shift deletion is exercised),
- * dropping an experiment, and the LRU byte budget.
+ * dropping an experiment, the LRU byte budget, and the columns following
+ * every change.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,114 @@ static double metric_of(const trk_sc_exp *e, const trk_sc_run *r)
 }
 
 #define NRUNS 3000
+
+/* Set tag "t" of run id to value (raw store write, as put_run). */
+static void put_tag(trk_state *s, const uint8_t id[16], const char *value)
+{
+	cn_kv_batch *batch = cn_kv_batch_new();
+	cn_key k;
+	trk_run_sub_key(&k, id, (cn_fb_str){"t", 1});
+	cn_kv_batch_put(batch, TRK_CF_RUN_TAGS, k.b, k.len, value, strlen(value));
+	cn_err err;
+	CN_CHECK_EQ_INT(cn_kv_write(s->db, batch, &err), CN_OK);
+	cn_kv_batch_free(batch);
+}
+
+/* Every column of e agrees with the runs' blobs, value counts included. */
+static void check_columns(const trk_sc_exp *e, size_t want_cols)
+{
+	CN_CHECK_EQ_INT(e->ncols, want_cols);
+	uint32_t mk = trk_sc_key_find(e, "m", 1), tk = trk_sc_key_find(e, "t", 1);
+	const trk_sc_col *mc = trk_sc_col_find(e, TRK_SC_COL_METRIC, mk);
+	const trk_sc_col *tc = trk_sc_col_find(e, TRK_SC_COL_TAG, tk);
+	CN_CHECK(mc != NULL && tc != NULL);
+	uint64_t with_tag = 0, refs = 0, live = 0;
+	for (uint32_t j = 0; j < e->nruns; j++) {
+		const trk_sc_run *r = &e->runs[j];
+		CN_CHECK(mc->num[j] == metric_of(e, r));
+		const trk_sc_str *t = NULL;
+		for (uint32_t i = 0; i < r->ntags; i++)
+			if (trk_sc_tags(r)[i].key == tk)
+				t = &trk_sc_tags(r)[i];
+		CN_CHECK((t == NULL) == (tc->vid[j] == TRK_SC_NONE));
+		if (t) {
+			with_tag++;
+			const trk_sc_val *v = &tc->vals[tc->vid[j]];
+			CN_CHECK(v->len == t->len &&
+			         !memcmp(v->s, trk_sc_bytes(r, t->off), t->len));
+		}
+	}
+	for (uint32_t v = 0; v < tc->nvals; v++) {
+		refs += tc->vals[v].refs;
+		live += tc->vals[v].refs > 0;
+	}
+	CN_CHECK_EQ_INT(refs, with_tag);
+	CN_CHECK_EQ_INT(live, tc->nlive);
+}
+
+CN_TEST(cache_columns_follow_changes)
+{
+	char dir[] = "/tmp/cn-runcache-test-XXXXXX";
+	trk_state *s = open_state(dir, (size_t)1 << 30);
+	enum { N = 2000 };
+	static uint8_t ids[N + 1000][16];
+	char v[32];
+	for (uint32_t i = 0; i < N; i++) {
+		put_run(s, 0, i, i, ids[i]);
+		if (i % 5) {
+			snprintf(v, sizeof v, "v%u", i % 7);
+			put_tag(s, ids[i], v);
+		}
+	}
+	const trk_sc_need needs[] = {{TRK_SC_COL_METRIC, "m"}, {TRK_SC_COL_TAG, "t"}};
+	cn_err err;
+	struct trk_sc_exp *e = NULL;
+	CN_CHECK_EQ_INT(trk_search_cache_acquire_cols(s, 0, needs, 2, &e, &err), CN_OK);
+	check_columns(e, 2);
+	size_t before = e->bytes, bytes, nexp, nruns;
+	trk_search_cache_release(s, e);
+	trk_search_cache_stats(s, &bytes, &nexp, &nruns);
+	CN_CHECK_EQ_INT(bytes, before); /* columns are accounted */
+
+	/* Changes: new values (many distinct, so the column compacts), new
+	 * runs past the arrays' capacity, and runs forgotten. */
+	for (uint32_t round = 0; round < 3; round++)
+		for (uint32_t i = 0; i < N; i += 3) {
+			put_run(s, 0, i, 1000.0 * round + i, ids[i]);
+			snprintf(v, sizeof v, "r%u-%u", round, i);
+			put_tag(s, ids[i], v);
+			trk_search_cache_run_changed(s, ids[i]);
+		}
+	for (uint32_t i = N; i < N + 1000; i++) {
+		put_run(s, 0, i, i, ids[i]);
+		put_tag(s, ids[i], "new");
+		trk_search_cache_run_changed(s, ids[i]);
+	}
+	for (uint32_t i = 0; i < N; i += 2) {
+		drop_run(s, ids[i]);
+		trk_search_cache_run_forgotten(s, ids[i]);
+	}
+	CN_CHECK_EQ_INT(trk_search_cache_acquire_cols(s, 0, needs, 2, &e, &err), CN_OK);
+	CN_CHECK_EQ_INT(e->nruns, N / 2 + 1000);
+	check_columns(e, 2);
+	before = e->bytes;
+	trk_search_cache_release(s, e);
+	trk_search_cache_stats(s, &bytes, &nexp, &nruns);
+	CN_CHECK_EQ_INT(bytes, before);
+
+	/* Dropping the experiment drops its columns; they come back on demand. */
+	trk_search_cache_experiment_forgotten(s, 0);
+	CN_CHECK_EQ_INT(trk_search_cache_acquire(s, 0, &e, &err), CN_OK);
+	CN_CHECK_EQ_INT(e->ncols, 0);
+	trk_search_cache_release(s, e);
+	CN_CHECK_EQ_INT(trk_search_cache_acquire_cols(s, 0, needs, 2, &e, &err), CN_OK);
+	check_columns(e, 2);
+	trk_search_cache_release(s, e);
+	cn_tracking_service.close(s);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	CN_CHECK_EQ_INT(system(cmd), 0);
+}
 
 CN_TEST(cache_load_change_forget)
 {
