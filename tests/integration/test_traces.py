@@ -311,7 +311,7 @@ def test_search():
         expect_error(search(c, [e1], max_results=501), 400, "INVALID_PARAMETER_VALUE")
         expect_error(search(c, [e1], page_token="garbage"), 400, "INVALID_PARAMETER_VALUE",
                      "page token")
-        expect_error(search(c, [e1], order_by=["name DESC"]), 400, "INVALID_PARAMETER_VALUE")
+        expect_error(search(c, [e1], order_by=["bogus DESC"]), 400, "INVALID_PARAMETER_VALUE")
         expect_error(call(c, "POST", "traces/search", {}), 400, "INVALID_PARAMETER_VALUE")
         expect_error(call(c, "POST", "traces/search", {"locations": "x"}), 400,
                      "INVALID_PARAMETER_VALUE")
