@@ -38,10 +38,12 @@
 #include "core/registry/registry_int.h"
 #include "schemas/cairn_schema.h"
 
-#define WH_EVENTS_MAX  1024 /* events not yet fanned out */
-#define WH_TARGET_MAX  256  /* jobs queued for one webhook */
-#define WH_WORKERS_MAX 64
-#define WH_BODY_MAX    4096 /* response body kept for the test call */
+#define WH_EVENTS_MAX      1024 /* events not yet fanned out */
+#define WH_TARGET_MAX      256  /* jobs queued for one webhook */
+#define WH_WORKERS_MAX     64
+#define WH_BODY_MAX        4096     /* response body kept for the test call */
+#define WH_RETRY_AFTER_MAX 3600000L /* ms */
+#define WH_TEST_WAIT_MAX   60000L   /* ms: one wait of the synchronous test call */
 
 typedef struct wh_event {
 	reg_wh_kind kind;
@@ -309,6 +311,7 @@ static bool wh_attempt(reg_webhooks *w, const char *wid, wh_job *j, int64_t *due
 	wh_resp *r = calloc(1, sizeof *r);
 	if (!r) {
 		json_decref(wh);
+		*due = cn_now_ms() + 1000; /* out of memory: try again in a while */
 		return false;
 	}
 	r->retry_after_ms = -1;
@@ -332,8 +335,11 @@ static bool wh_attempt(reg_webhooks *w, const char *wid, wh_job *j, int64_t *due
 	                    .duration_ms = t1 - t0};
 	if (again) {
 		long wait = -1;
+		/* A waiting retry holds no thread, so a long Retry-After is kept
+		 * (up to an hour, against a receiver's nonsense). */
 		if (reg_wh_honours_retry_after(st))
-			wait = r->retry_after_ms;
+			wait = r->retry_after_ms > WH_RETRY_AFTER_MAX ? WH_RETRY_AFTER_MAX
+			                                              : r->retry_after_ms;
 		if (wait < 0) {
 			pthread_mutex_lock(&w->mu);
 			double jitter = (double)(rand_r(&w->rand) % 1000) / 1000.0;
@@ -583,9 +589,12 @@ REG_METHOD(reg_test_webhook)
 			j->attempts++;
 			if (!reg_wh_retryable(status) || j->attempts > s->webhooks->max_retries)
 				break;
+			/* The caller waits here: Retry-After capped at a minute. */
 			long wait = reg_wh_honours_retry_after(status) ? r->retry_after_ms : -1;
 			if (wait < 0)
 				wait = reg_wh_backoff_ms(j->attempts, 0.5);
+			if (wait > WH_TEST_WAIT_MAX)
+				wait = WH_TEST_WAIT_MAX;
 			struct timespec ts = {.tv_sec = wait / 1000,
 			                      .tv_nsec = (wait % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
