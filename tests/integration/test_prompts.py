@@ -16,6 +16,12 @@ P = "/api/2.0/mlflow/"
 N = "/api/2.0/cairn/prompts/"
 
 
+def stop(srv):
+    """Stop a server; a clean exit (0) also means no leak under the sanitizers."""
+    rc = srv.stop()
+    check(rc == 0, "exit status %r; log tail: %s" % (rc, srv.proc.logs()[-3000:]))
+
+
 def ok(r):
     check(r.status == 200, r)
     return r.json()
@@ -279,7 +285,7 @@ def test_prompts_and_errors():
         check(any(r["method"] == "CreatePromptVersion" and r["outcome"] != "OK"
                   for r in recs), "refused calls are recorded")
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def test_scenario_promote_rollback_lineage():
@@ -360,7 +366,7 @@ def test_scenario_promote_rollback_lineage():
         check([(l["version"], l["kind"]) for l in lin] ==
               [("1", "run"), ("2", "run"), ("2", "trace")], lin)
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def test_content_limits():
@@ -429,7 +435,7 @@ def test_content_limits():
             400, "INVALID_PARAMETER_VALUE", "1 MiB")
         check(len(versions_of(c, "uni")) == n)
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def test_split_mode():
@@ -474,8 +480,8 @@ def test_split_mode():
         check(ok(c.get("registered-models/get", {"name": "split"}))["registered_model"]
               ["aliases"] == [{"alias": "prod", "version": "1"}])
     finally:
-        for p in reversed(procs):
-            p.term()
+        codes = [(p.args[1], p.term()) for p in reversed(procs)]
+    check(all(rc == 0 for _, rc in codes), codes)
 
 
 if __name__ == "__main__":
