@@ -277,17 +277,13 @@ static void pr_aliases_from(json_t *model, json_t *mv)
 	json_object_set_new(mv, "aliases", out);
 }
 
-PR_METHOD(pr_list_versions)
+cn_code pr_versions_raw(pr_state *s, const cn_call_ctx *ctx, const char *name, json_t **out,
+                        cn_err *err)
 {
-	pr_state *s = st;
-	json_t *r, *model = NULL;
-	cn_code rc = pr_request("ListPromptVersions", req, &r, err);
-	if (rc == CN_OK)
-		rc = pr_load_prompt(s, ctx, F(r, "name"), &model, err);
-	json_t *out = json_array();
+	*out = json_array();
 	cn_buf f = CN_BUF_INIT;
 	cn_buf_puts(&f, "name = '");
-	for (const char *c = F(r, "name"); *c; c++) {
+	for (const char *c = name; *c; c++) {
 		if (*c == '\'' || *c == '\\')
 			cn_buf_putc(&f, '\\');
 		cn_buf_putc(&f, *c);
@@ -295,6 +291,8 @@ PR_METHOD(pr_list_versions)
 	/* Versions of prompts are hidden from version search unless asked for. */
 	cn_buf_puts(&f, "' AND tags.`" PR_TAG_IS_PROMPT "` = 'true'");
 	cn_buf_putc(&f, '\0');
+	cn_code rc =
+	        cn_buf_failed(&f) ? cn_err_set(err, CN_INTERNAL_ERROR, "out of memory") : CN_OK;
 	char *token = NULL;
 	while (rc == CN_OK) {
 		json_t *q = json_pack("{s:s,s:[s],s:i}", "filter", f.p, "order_by",
@@ -304,33 +302,51 @@ PR_METHOD(pr_list_versions)
 			json_object_set_new(q, "page_token", json_string(token));
 		rc = pr_call(s, ctx, PR_REGISTRY, "SearchModelVersions", q, &rep, err);
 		json_decref(q);
-		size_t i;
-		json_t *mv;
-		json_array_foreach(json_object_get(rep, "model_versions"), i, mv)
-		{
-			if (rc != CN_OK)
-				break;
-			pr_aliases_from(model, mv);
-			json_t *pv = pr_version_of(mv, model, err);
-			if (!pv)
-				rc = err->code;
-			else
-				json_array_append_new(out, pv);
-		}
+		if (rc == CN_OK)
+			json_array_extend(*out, json_object_get(rep, "model_versions"));
 		free(token);
-		token = *F(rep, "next_page_token") ? strdup(F(rep, "next_page_token")) : NULL;
+		token = rc == CN_OK && *F(rep, "next_page_token")
+		                ? strdup(F(rep, "next_page_token"))
+		                : NULL;
 		json_decref(rep);
 		if (!token)
 			break;
 	}
 	free(token);
 	cn_buf_free(&f);
+	return rc;
+}
+
+PR_METHOD(pr_list_versions)
+{
+	pr_state *s = st;
+	json_t *r, *model = NULL, *raw = NULL;
+	cn_code rc = pr_request("ListPromptVersions", req, &r, err);
+	if (rc == CN_OK)
+		rc = pr_load_prompt(s, ctx, F(r, "name"), &model, err);
+	if (rc == CN_OK)
+		rc = pr_versions_raw(s, ctx, F(r, "name"), &raw, err);
+	json_t *out = json_array();
+	size_t i;
+	json_t *mv;
+	json_array_foreach(raw, i, mv)
+	{
+		if (rc != CN_OK)
+			break;
+		pr_aliases_from(model, mv);
+		json_t *pv = pr_version_of(mv, model, err);
+		if (!pv)
+			rc = err->code;
+		else
+			json_array_append_new(out, pv);
+	}
 	if (rc == CN_OK) {
 		json_t *doc = json_pack("{s:O}", "prompt_versions", out);
 		rc = pr_answer(b, "ListPromptVersionsResponse", doc, resp, err);
 		json_decref(doc);
 	}
 	json_decref(out);
+	json_decref(raw);
 	json_decref(model);
 	json_decref(r);
 	return rc;

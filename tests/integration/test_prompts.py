@@ -365,6 +365,17 @@ def test_scenario_promote_rollback_lineage():
         lin = ok(get(c, "lineage", {"name": "support"}))["links"]
         check([(l["version"], l["kind"]) for l in lin] ==
               [("1", "run"), ("2", "run"), ("2", "trace")], lin)
+
+        # deleted through MLflow's route (the prompts service does not see it)
+        # and registered again: the old prompt's recorded links do not carry
+        # over to the new version 2; runs keep their own tags (tracking's)
+        ok(j(c, "DELETE", P + "registered-models/delete", {"name": "support"}))
+        ok(post(c, "create", {"name": "support"}))
+        version(c, "support", template="new {{x}}")
+        version(c, "support", template="newer {{x}}")
+        lin = ok(get(c, "lineage", {"name": "support"}))["links"]
+        check([(l["version"], l["kind"], l["id"]) for l in lin] ==
+              [("1", "run", run2), ("2", "run", run)], lin)
     finally:
         stop(srv)
 
