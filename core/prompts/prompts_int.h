@@ -108,6 +108,7 @@ PR_METHOD(pr_create_version);
 PR_METHOD(pr_get_version);
 PR_METHOD(pr_list_versions);
 PR_METHOD(pr_delete_version);
+/* render.c */
 PR_METHOD(pr_render_prompt);
 PR_METHOD(pr_diff_versions);
 /* lineage.c */
