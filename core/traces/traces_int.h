@@ -153,6 +153,26 @@ const trc_pair *trc_pairs_get(const trc_pairs *ps, const char *k);
 /* The record as a finished TraceRecord FlatBuffer in b. */
 bool trc_rec_encode(const trc_rec *r, cn_fb_builder *b, const uint8_t **out, size_t *len);
 
+/* ---- filter.c: the trace filter seam ----
+ * SearchTracesV3 compiles its filter once, asks whether an index can serve
+ * it, and matches each candidate record. filter.c implements a simple
+ * filter; tracesearch's dialect (MLflow's trace filter language) replaces
+ * it behind these four functions. */
+typedef struct trc_filter trc_filter;
+typedef struct trc_index_hint {
+	int cf;            /* TRC_CF_TAG_INDEX or TRC_CF_META_INDEX */
+	const char *key;   /* NUL-terminated, owned by the filter */
+	const char *value; /* value_len bytes, owned by the filter */
+	size_t value_len;  /* < TRC_INDEX_VALUE_MAX */
+} trc_index_hint;
+/* "" matches everything. INVALID_PARAMETER_VALUE with MLflow's message. */
+cn_code trc_filter_compile(const char *text, trc_filter **out, cn_err *err);
+bool trc_filter_match(trc_state *s, const trc_filter *f, cn_fb_table rec);
+/* An equality every match must satisfy (tags.k = 'v' or metadata.k = 'v')
+ * whose index search can walk instead of the experiment's every trace. */
+bool trc_filter_index_hint(const trc_filter *f, trc_index_hint *hint);
+void trc_filter_free(trc_filter *f);
+
 /* ---- store.c ---- */
 pthread_mutex_t *trc_stripe(trc_state *s, const char *trace_id, size_t len);
 void trc_key_info(cn_key *k, const char *trace_id, size_t len);
