@@ -193,6 +193,17 @@ def test_span_events_and_artifact():
         check(tool["events"][0]["attributes"]["n"] == 3, tool)
         expect_error(c.get("get-trace-artifact", {"request_id": "tr-" + hex32(99)}), 404,
                      "RESOURCE_DOES_NOT_EXIST")
+        # Token usage of LLM spans adds up into the trace's metadata, as MLflow's
+        # server keeps it, across requests, until the client's info is written.
+        tu = "tr-" + hex32(8)
+        usage = {"mlflow.chat.tokenUsage": {"input_tokens": 10, "output_tokens": 5,
+                                            "total_tokens": 15}}
+        ok(log_spans(c, exp, [span(8, 1, name="agent"),
+                              span(8, 2, parent=1, name="llm1", attrs=usage)]))
+        ok(log_spans(c, exp, [span(8, 3, parent=1, name="llm2", attrs=usage)]))
+        md = ok(call(c, "GET", "traces/" + tu))["trace"]["trace_info"]["trace_metadata"]
+        check(json.loads(md["mlflow.trace.tokenUsage"])
+              == {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}, md)
     finally:
         srv.cleanup()
 
