@@ -18,9 +18,13 @@ struct otlp_chunk {
 	_Alignas(16) unsigned char data[];
 };
 
+static void *otlp_arena_take(otlp_arena *a, size_t n);
+
+/* protobuf-c initialises every structure it allocates (and fills every
+ * array and string), so its memory needs no zeroing. */
 static void *otlp_pc_alloc(void *data, size_t size)
 {
-	return otlp_arena_alloc(data, size);
+	return otlp_arena_take(data, size);
 }
 
 static void otlp_pc_free(void *data, void *p)
@@ -38,8 +42,12 @@ void otlp_arena_init(otlp_arena *a, size_t limit)
 	a->pc.allocator_data = a;
 }
 
-void *otlp_arena_alloc(otlp_arena *a, size_t n)
+static void *otlp_arena_take(otlp_arena *a, size_t n)
 {
+	if (n > a->limit) {
+		a->failed = true;
+		return NULL;
+	}
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
 		n = 16;
@@ -68,7 +76,14 @@ void *otlp_arena_alloc(otlp_arena *a, size_t n)
 	}
 	void *p = c->data + c->off;
 	c->off += n;
-	memset(p, 0, n);
+	return p;
+}
+
+void *otlp_arena_alloc(otlp_arena *a, size_t n)
+{
+	void *p = otlp_arena_take(a, n);
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 

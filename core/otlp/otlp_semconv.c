@@ -285,10 +285,11 @@ void otlp_semconv_read(const otlp_span *s, otlp_semconv *sc)
 	                      at[K_MLFLOW_REQUEST_ID]->string_value[0] == '"');
 	const char *type = NULL;
 	size_t type_len = 0;
-	if (sc_is_str(t)) {
-		sc->has_type_attr = true;
+	/* Any mlflow.spanType the span has is kept as it is (never a second
+	 * one); only a string one names the type. */
+	sc->has_type_attr = t != NULL;
+	if (sc_is_str(t) && t->string_value[0])
 		type = sc_unquote(t, &type_len);
-	}
 	if (!type && (type = sc_lookup(sc_oi, at[K_OI_KIND])))
 		type_len = strlen(type);
 	if (!type && (type = sc_lookup(sc_genai, at[K_GENAI_OP])))

@@ -12,6 +12,7 @@
 #include "core/otlp/otlp_int.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,13 @@ static bool span_zero(const uint8_t *p, size_t n)
 		if (p[i])
 			return false;
 	return true;
+}
+
+/* Unix nanoseconds as stored (int64): past year 2262 is clamped, not wrapped
+ * negative. */
+static int64_t span_time(uint64_t ns)
+{
+	return ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ns;
 }
 
 static cn_fb_ref span_str(cn_fb_builder *b, const cn_buf *s)
@@ -108,8 +116,8 @@ static void span_events(cn_buf *out, const otlp_span *s)
 			cn_buf_putc(out, ',');
 		cn_buf_puts(out, "{\"name\":");
 		otlp_json_str(out, e->name, strlen(e->name));
-		cn_buf_printf(out, ",\"time_unix_nano\":%llu,\"attributes\":",
-		              (unsigned long long)e->time_unix_nano);
+		cn_buf_printf(out, ",\"time_unix_nano\":%lld,\"attributes\":",
+		              (long long)span_time(e->time_unix_nano));
 		otlp_kvs_json(out, e->attributes, e->n_attributes);
 		cn_buf_putc(out, '}');
 	}
@@ -206,8 +214,8 @@ cn_fb_ref otlp_span_record(cn_fb_builder *b, const otlp_span *s, cn_fb_ref scope
 	cn_SpanRecord_add_parent_span_id(b, parent);
 	cn_SpanRecord_add_name(b, name);
 	cn_SpanRecord_add_span_type(b, type);
-	cn_SpanRecord_add_start_time_unix_nano(b, (int64_t)s->start_time_unix_nano);
-	cn_SpanRecord_add_end_time_unix_nano(b, (int64_t)s->end_time_unix_nano);
+	cn_SpanRecord_add_start_time_unix_nano(b, span_time(s->start_time_unix_nano));
+	cn_SpanRecord_add_end_time_unix_nano(b, span_time(s->end_time_unix_nano));
 	cn_SpanRecord_add_status_code(b, status);
 	cn_SpanRecord_add_status_message(b, message);
 	cn_SpanRecord_add_attributes(b, attrs);

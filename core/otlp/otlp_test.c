@@ -489,6 +489,36 @@ CN_TEST(json_validator_matches_jansson)
 	}
 }
 
+/* No second mlflow.spanType beside a non-string one; times past int64 clamp. */
+CN_TEST(odd_type_attribute_and_huge_times)
+{
+	const char *js =
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{"
+	        "\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
+	        "\"0102030405060708\",\"name\":\"n\",\"startTimeUnixNano\":"
+	        "\"18446744073709551615\",\"events\":[{\"name\":\"e\",\"timeUnixNano\":"
+	        "\"18446744073709551615\"}],\"attributes\":["
+	        "{\"key\":\"mlflow.spanType\",\"value\":{\"intValue\":\"3\"}},"
+	        "{\"key\":\"openinference.span.kind\",\"value\":{\"stringValue\":\"TOOL\"}}"
+	        "]}]}]}]}";
+	uint8_t *fb = NULL;
+	size_t n;
+	cn_otlp_result res;
+	cn_err err;
+	CN_CHECK_EQ_INT(decode(CN_OTLP_JSON, js, strlen(js), &fb, &n, &res, &err), CN_OK);
+	if (fb) {
+		cn_fb_table s = span_at(fb, 0);
+		CN_CHECK_STR(str(cn_SpanRecord_span_type(s)), "TOOL");
+		CN_CHECK_STR(attr(s, "mlflow.spanType"), "3");
+		const char *a = str(cn_SpanRecord_attributes(s));
+		const char *first = strstr(a, "mlflow.spanType");
+		CN_CHECK(first && !strstr(first + 1, "mlflow.spanType"));
+		CN_CHECK(cn_SpanRecord_start_time_unix_nano(s) == INT64_MAX);
+		CN_CHECK(strstr(str(cn_SpanRecord_events(s)), "9223372036854775807") != NULL);
+	}
+	free(fb);
+}
+
 /* The one-pass double escape is the escape applied twice. */
 CN_TEST(double_escape_is_escape_twice)
 {
