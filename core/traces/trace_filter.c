@@ -4,6 +4,7 @@
  */
 #include "core/traces/trace_filter.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "schemas/cairn_schema.h"
@@ -42,11 +43,78 @@ static bool tf_meta(const void *ctx, const char *key, cn_search_value *out)
 	return tf_pair(cn_TraceRecord_trace_metadata(v->rec), key, out);
 }
 
+static void tf_span_cache_free(trc_filter_view *v)
+{
+	for (size_t i = 0; i < v->nspan_cache; i++)
+		free(v->span_cache[i]);
+	free(v->span_cache);
+	v->span_cache = NULL;
+	v->nspan_cache = 0;
+}
+
+/* Copies the trace's spans when they are few and small; false (nothing
+ * kept) otherwise, or on any failure: the caller streams instead. */
+static bool tf_span_cache_fill(trc_filter_view *v)
+{
+	cn_fb_str id = cn_TraceRecord_trace_id(v->rec);
+	cn_key prefix;
+	cn_key_init(&prefix);
+	cn_key_str(&prefix, id.ptr, id.len);
+	cn_kv_iter *it = cn_kv_iter_new(v->s->db, TRC_CF_SPANS, prefix.b, prefix.len);
+	if (!it)
+		return false;
+	v->span_cache = calloc(TRC_FILTER_CACHE_SPANS, sizeof *v->span_cache);
+	bool ok = v->span_cache != NULL;
+	size_t bytes = 0;
+	for (cn_kv_iter_seek_first(it); ok && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+		size_t vlen;
+		const uint8_t *val = cn_kv_iter_value(it, &vlen);
+		bytes += vlen;
+		ok = v->nspan_cache < TRC_FILTER_CACHE_SPANS && bytes <= TRC_FILTER_CACHE_BYTES;
+		uint8_t *copy = ok ? malloc(vlen) : NULL;
+		ok = copy != NULL;
+		if (ok) {
+			memcpy(copy, val, vlen);
+			v->span_cache[v->nspan_cache++] = copy;
+		}
+	}
+	cn_err err;
+	ok = ok && cn_kv_iter_status(it, &err) == CN_OK;
+	cn_kv_iter_free(it);
+	if (!ok)
+		tf_span_cache_free(v);
+	return ok;
+}
+
+static void tf_span_out(cn_fb_table sp, cn_search_trace_span *out)
+{
+	cn_fb_str attrs = cn_SpanRecord_attributes(sp);
+	*out = (cn_search_trace_span){
+	        .name = tf_str(cn_SpanRecord_name(sp)),
+	        .type = tf_str(cn_SpanRecord_span_type(sp)),
+	        .status = tf_str(cn_SpanRecord_status_code(sp)),
+	        .content = attrs.ptr,
+	        .content_len = attrs.ptr ? attrs.len : 0,
+	        .attributes = attrs.ptr,
+	        .attributes_len = attrs.ptr ? attrs.len : 0,
+	};
+}
+
 /* The matcher walks spans 0, 1, 2, ... and starts again at 0 for the next
- * clause: an iterator restarted on 0 serves that without loading them all. */
+ * clause: from the copies, or from an iterator restarted on 0. */
 static bool tf_span(const void *ctx, size_t i, cn_search_trace_span *out)
 {
 	trc_filter_view *v = (trc_filter_view *)ctx;
+	if (!v->span_cache_tried) {
+		v->span_cache_tried = true;
+		v->span_cached = tf_span_cache_fill(v);
+	}
+	if (v->span_cached) {
+		if (i >= v->nspan_cache)
+			return false;
+		tf_span_out(cn_fb_root(v->span_cache[i]), out);
+		return true;
+	}
 	if (i == 0 || !v->spans || i != v->span_next) {
 		trc_span_iter_free(v->spans);
 		cn_fb_str id = cn_TraceRecord_trace_id(v->rec);
@@ -69,16 +137,7 @@ static bool tf_span(const void *ctx, size_t i, cn_search_trace_span *out)
 	if (!trc_span_iter_next(v->spans, &sp, &sid, &slen))
 		return false;
 	v->span_next++;
-	cn_fb_str attrs = cn_SpanRecord_attributes(sp);
-	*out = (cn_search_trace_span){
-	        .name = tf_str(cn_SpanRecord_name(sp)),
-	        .type = tf_str(cn_SpanRecord_span_type(sp)),
-	        .status = tf_str(cn_SpanRecord_status_code(sp)),
-	        .content = attrs.ptr,
-	        .content_len = attrs.ptr ? attrs.len : 0,
-	        .attributes = attrs.ptr,
-	        .attributes_len = attrs.ptr ? attrs.len : 0,
-	};
+	tf_span_out(sp, out);
 	return true;
 }
 
@@ -169,6 +228,7 @@ void trc_filter_view_init(trc_filter_view *v, trc_state *s, cn_fb_table rec)
 
 void trc_filter_view_free(trc_filter_view *v)
 {
+	tf_span_cache_free(v);
 	trc_span_iter_free(v->spans);
 	trc_asm_list_free(&v->asms);
 	memset(v, 0, sizeof *v);

@@ -14,8 +14,9 @@
  *   cn_search_filter_free(f);
  *
  * Spans and assessments are read only when a clause needs them
- * (cn_search_trace_needs), spans one at a time through the span iterator,
- * so a 50,000-span trace is never held in memory for a filter. A storage
+ * (cn_search_trace_needs): a trace's spans are copied once when there are
+ * few (TRC_FILTER_CACHE_SPANS, TRC_FILTER_CACHE_BYTES), else streamed one at
+ * a time, so a 50,000-span trace is never held in memory for a filter. A storage
  * error while reading them counts as "no spans" for that trace.
  * span.content (and trace.text) search a span's attributes JSON, which holds
  * its inputs and outputs (mlflow.spanInputs / mlflow.spanOutputs).
@@ -27,12 +28,21 @@
 #include "core/traces/assessments.h"
 #include "core/traces/traces_int.h"
 
+#define TRC_FILTER_CACHE_SPANS 256
+#define TRC_FILTER_CACHE_BYTES (256 * 1024)
+
 typedef struct trc_filter_view {
 	trc_state *s;
 	cn_fb_table rec;
 	cn_search_trace t;
-	trc_span_iter *spans; /* restarted when a clause asks for span 0 */
-	size_t span_next;     /* index of the span the iterator yields next */
+	/* Spans of a small trace are copied once and served from memory; a
+	 * larger one is streamed, the iterator restarted when a clause asks for
+	 * span 0 again. */
+	bool span_cache_tried, span_cached;
+	uint8_t **span_cache;
+	size_t nspan_cache;
+	trc_span_iter *spans;
+	size_t span_next; /* index of the span the iterator yields next */
 	bool asms_loaded;
 	trc_asm_list asms;
 } trc_filter_view;

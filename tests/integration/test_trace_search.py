@@ -144,5 +144,25 @@ def test_bad_filters():
         s.cleanup()
 
 
+def test_many_spans():
+    """A trace with more spans than the filter copies is streamed: every
+    clause still sees every span, the last one included."""
+    s = Server().start()
+    try:
+        c = s.client()
+        e = experiment(c, "many")
+        spans = [span("step_%d" % i, "CHAIN") for i in range(299)]
+        spans.append(span("last", "TOOL", "ERROR", attrs={"k": "needle"}))
+        big = feed(c, e, T0, 10, spans=spans)
+        small = feed(c, e, T0 + 1, 10, spans=[span("last", "TOOL")])
+        q = lambda f: sorted(ids(search(c, e, f)))  # noqa: E731
+        check(q("span.name = 'last' AND span.status = 'ERROR'") == [big], "streamed")
+        check(q("span.attributes.k = 'needle' AND span.name = 'step_0'") == [big], "both ends")
+        check(q("span.name = 'last'") == sorted([big, small]), "both traces")
+        check(q("span.name = 'step_298' AND span.type = 'TOOL'") == [big], "restart per clause")
+    finally:
+        s.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_filters, test_order_by_and_paging, test_bad_filters])
+    run_tests([test_filters, test_order_by_and_paging, test_bad_filters, test_many_spans])
