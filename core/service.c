@@ -252,8 +252,10 @@ cn_code cn_service_start(cn_service_runtime **out, const cn_service_def *def, co
 		cn_bus_tls tls = {cfg->tls_cert[0] ? cfg->tls_cert : NULL,
 		                  cfg->tls_key[0] ? cfg->tls_key : NULL,
 		                  cfg->tls_ca[0] ? cfg->tls_ca : NULL, NULL};
-		rc = cn_bus_host_start(&rt->host, addr, &tls, cfg->service_workers,
-		                       service_dispatch, rt, err);
+		int workers = cfg->service_workers;
+		if (def->max_workers > 0 && workers > def->max_workers)
+			workers = def->max_workers;
+		rc = cn_bus_host_start(&rt->host, addr, &tls, workers, service_dispatch, rt, err);
 		if (rc != CN_OK)
 			def->close(rt->state);
 	}

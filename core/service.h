@@ -69,6 +69,10 @@ typedef struct cn_service_def {
 	void (*close)(void *state);
 	const cn_method *methods;
 	size_t nmethods;
+	/* Worker threads at most (0 = config service_workers): a service whose
+	 * calls are rare and never wait on an fsync needs few, and each idle
+	 * worker costs its stack and reply builder. */
+	int max_workers;
 } cn_service_def;
 
 /* The built-in services (core/services.c), NULL-terminated, and by name. */
