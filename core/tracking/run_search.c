@@ -6,9 +6,12 @@
  * total), view types and keyset page tokens bound to the query.
  *
  * Runs come from the in-memory search cache (run_cache.c): each searched
- * experiment is pinned and read-locked (in ascending id order), every run is
- * checked against the view and the filter with per-experiment key ids
- * resolved once per query, and only the best `max_results` are kept
+ * experiment is pinned and read-locked (in ascending id order), with the
+ * columns (run_columns.c) of the metric, param and tag keys the query
+ * filters or sorts on; clauses on those keys are scans of one array each,
+ * the most selective first, and only the runs they leave are checked against
+ * the view and the other clauses (key ids resolved once per query); only the
+ * best `max_results` are kept
  * (quickselect over a buffer of twice that, so a first page of 100 out of
  * 100k matches costs no full sort). The answer is built while the locks are held.
  *
