@@ -16,6 +16,8 @@
  * overhead (~16) + 8 of hash slots; keys cost once per experiment. A run
  * with 10 metrics, 10 params, 5 tags of short values and a ~70-byte artifact
  * URI is about 800 bytes (tests/bench/README.md has the measured figure).
+ * Searches add columns (run_columns.c: one key's values over all runs, for
+ * cheap filters and sorts), accounted in the same bytes.
  * Metrics keep their timestamp and step, and params and tags their values,
  * so search answers are built from the cache alone (the store is read only
  * for runs with dataset or model inputs, whose full records are not cached).
@@ -29,7 +31,10 @@
  * RocksDB batch while holding the run's stripe lock, and then, still under
  * that lock and before acknowledging, calls trk_search_cache_run_changed,
  * which takes the experiment's lock exclusively and re-reads the run from
- * the store. So:
+ * the store -- or, for logging calls (metrics, params, tags: the hot path),
+ * trk_search_cache_run_logged, which patches the cached run from the values
+ * the call committed (in place when only known metrics change), so logging
+ * to a searched experiment costs no store reads. So:
  *  - updates of one run reach the cache in commit order (the stripe
  *    serializes them and each re-read sees at least its own commit);
  *  - a search that starts after a write was acknowledged sees it (the cache

@@ -137,8 +137,8 @@ CN_TEST(cache_columns_follow_changes)
 {
 	char dir[] = "/tmp/cn-runcache-test-XXXXXX";
 	trk_state *s = open_state(dir, (size_t)1 << 30);
-	enum { N = 2000 };
-	static uint8_t ids[N + 1000][16];
+	enum { N = 1000, MORE = 600 };
+	static uint8_t ids[N + MORE][16];
 	char v[32];
 	for (uint32_t i = 0; i < N; i++) {
 		put_run(s, 0, i, i, ids[i]);
@@ -166,7 +166,7 @@ CN_TEST(cache_columns_follow_changes)
 			put_tag(s, ids[i], v);
 			trk_search_cache_run_changed(s, ids[i]);
 		}
-	for (uint32_t i = N; i < N + 1000; i++) {
+	for (uint32_t i = N; i < N + MORE; i++) {
 		put_run(s, 0, i, i, ids[i]);
 		put_tag(s, ids[i], "new");
 		trk_search_cache_run_changed(s, ids[i]);
@@ -176,7 +176,7 @@ CN_TEST(cache_columns_follow_changes)
 		trk_search_cache_run_forgotten(s, ids[i]);
 	}
 	CN_CHECK_EQ_INT(trk_search_cache_acquire_cols(s, 0, needs, 2, &e, &err), CN_OK);
-	CN_CHECK_EQ_INT(e->nruns, N / 2 + 1000);
+	CN_CHECK_EQ_INT(e->nruns, N / 2 + MORE);
 	check_columns(e, 2);
 	before = e->bytes;
 	trk_search_cache_release(s, e);

@@ -6,9 +6,12 @@
  * total), view types and keyset page tokens bound to the query.
  *
  * Runs come from the in-memory search cache (run_cache.c): each searched
- * experiment is pinned and read-locked (in ascending id order), every run is
- * checked against the view and the filter with per-experiment key ids
- * resolved once per query, and only the best `max_results` are kept
+ * experiment is pinned and read-locked (in ascending id order), with the
+ * columns (run_columns.c) of the metric, param and tag keys the query
+ * filters or sorts on; clauses on those keys are scans of one array each,
+ * the most selective first, and only the runs they leave are checked against
+ * the view and the other clauses (key ids resolved once per query); only the
+ * best `max_results` are kept
  * (quickselect over a buffer of twice that, so a first page of 100 out of
  * 100k matches costs no full sort). The answer is built while the locks are held.
  *
@@ -358,12 +361,15 @@ static bool sq_match_one(const sq_query *q, const sq_exp *x, const trk_sc_run *r
 	return c->op == CN_SEARCH_IS_NULL ? !have : have && cn_search_clause_match(c, &v);
 }
 
-/* The indexes of x's runs in view that match the filter, ascending, into
- * sel (room for every run); their count in *n. Column clauses go first,
- * those expected to keep fewest runs earliest, so each later step looks at
- * fewer runs. */
-static cn_code sq_filter_runs(const sq_query *q, const sq_exp *x, uint32_t *sel, size_t *n,
-                              cn_err *err)
+/* Apply the filter's column clauses to x's runs, those expected to keep
+ * fewest runs first, so each later step looks at fewer runs: the indexes of
+ * the runs left, ascending, go into sel (room for every run) and their count
+ * into *n -- or, when no clause has a column, *all is set and sel is left
+ * alone (every run is left). The plan goes to *steps (sq_steps_free); the
+ * caller checks the view and sq_rest_ok on each run left, in the same pass
+ * as it ranks them, so the runs array is walked once. */
+static cn_code sq_filter_columns(const sq_query *q, const sq_exp *x, uint32_t *sel, size_t *n,
+                                 bool *all_out, sq_step **steps_out, cn_err *err)
 {
 	const trk_sc_exp *e = x->e;
 	sq_step *steps = calloc(q->nclauses ? q->nclauses : 1, sizeof *steps);
@@ -393,22 +399,27 @@ static cn_code sq_filter_runs(const sq_query *q, const sq_exp *x, uint32_t *sel,
 		                           : sq_keep_dict(st, col->vid, sel, m, all);
 		all = false;
 	}
-	size_t kept = 0;
-	for (size_t i = 0; rc == CN_OK && i < m; i++) {
-		uint32_t j = all ? (uint32_t)i : sel[i];
-		const trk_sc_run *r = &e->runs[j];
-		bool ok = sq_view_ok(r, q->view);
-		for (size_t s = 0; ok && s < q->nclauses; s++)
-			if (steps[s].how == SQ_STEP_RUN)
-				ok = sq_match_one(q, x, r, steps[s].k);
-		if (ok)
-			sel[kept++] = j;
-	}
-	for (size_t k = 0; k < q->nclauses; k++)
+	*n = m;
+	*all_out = all;
+	*steps_out = steps;
+	return rc;
+}
+
+/* Whether run r passes the clauses sq_filter_columns left to do per run. */
+static bool sq_rest_ok(const sq_query *q, const sq_exp *x, const sq_step *steps,
+                       const trk_sc_run *r)
+{
+	for (size_t s = 0; s < q->nclauses; s++)
+		if (steps[s].how == SQ_STEP_RUN && !sq_match_one(q, x, r, steps[s].k))
+			return false;
+	return true;
+}
+
+static void sq_steps_free(const sq_query *q, sq_step *steps)
+{
+	for (size_t k = 0; steps && k < q->nclauses; k++)
 		free(steps[k].ok);
 	free(steps);
-	*n = kept;
-	return rc;
 }
 
 /* Total order of two candidates: the sort's orders, then the run id. */
@@ -883,15 +894,20 @@ static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
 	for (size_t i = 0; rc == CN_OK && i < nx; i++) {
 		const trk_sc_exp *e = xs[i].e;
 		size_t n = 0;
-		rc = sq_filter_runs(q, &xs[i], sel, &n, err);
+		bool all = false;
+		sq_step *steps = NULL;
+		rc = sq_filter_columns(q, &xs[i], sel, &n, &all, &steps, err);
 		for (size_t j = 0; rc == CN_OK && j < n; j++) {
-			sq_cand c = {&e->runs[sel[j]], &xs[i]};
+			sq_cand c = {&e->runs[all ? (uint32_t)j : sel[j]], &xs[i]};
+			if (!sq_view_ok(c.r, q->view) || !sq_rest_ok(q, &xs[i], steps, c.r))
+				continue;
 			if (cur.set && !sq_after(q, &cur, &c))
 				continue;
 			total++;
 			if (t.k)
 				sq_topk_add(&t, c);
 		}
+		sq_steps_free(q, steps);
 	}
 	free(sel);
 	if (rc != CN_OK) {
