@@ -52,6 +52,10 @@ static const cfg_setting cfg_table[] = {
          "TCP port of the HTTP gateway (0 = any free port)"},
         {"gateway_threads", CFG_INT, CFG_FIELD(gateway_threads), 0, 1024, false, "0",
          "MLFLOW_WORKERS", NULL, "HTTP worker threads (0 = number of CPUs)"},
+        {"gateway_per_connection", CFG_BOOL, CFG_FIELD(gateway_per_connection), 0, 0, false,
+         "false", NULL, NULL,
+         "a thread per HTTP connection that serves in-process calls itself (no hand-offs; "
+         "gateway_threads unused)"},
         {"max_body_bytes", CFG_SIZE, CFG_FIELD(max_body_bytes), 1024, 1LL << 32, false, "1MiB",
          NULL, NULL, "largest JSON request body accepted (artifact uploads stream)"},
         {"request_timeout_ms", CFG_INT64, CFG_FIELD(request_timeout_ms), 1, CFG_DAY_MS, false,
