@@ -110,6 +110,22 @@ cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply
                          cn_err *err);
 void cn_bus_reply_free(cn_bus_reply *r);
 
+/* A blocking call served on the calling thread when it can be: for a
+ * service hosted in this process on inproc:// (the client's address has a
+ * started host), the caller waits for room under the host's bound (its
+ * worker count, shared with its workers) until the deadline, then runs the
+ * handler itself, building the reply table in b: no queue, no worker
+ * wake-up, no envelope. The deadline is checked before the handler starts,
+ * not while it runs: a handler that overruns it still answers (the caller
+ * was the one running it). reply->payload then points into b (valid until
+ * b is reset or freed); free the reply with cn_bus_reply_free as always.
+ * Otherwise (other addresses, or no host started yet) this is
+ * cn_bus_call_sync on behalf of client_addr, and b is not used. Returns
+ * as cn_bus_call_sync; TEMPORARILY_UNAVAILABLE also when no room came
+ * before the deadline. */
+cn_code cn_bus_call_here(cn_bus_client *c, const cn_bus_call *call, const char *client_addr,
+                         cn_fb_builder *b, cn_bus_reply *reply, cn_err *err);
+
 /* Asynchronous call, for event-driven callers (the gateway suspends the HTTP
  * connection and resumes it from `done`). `done` runs exactly once, on a
  * bus thread (nng's; on inproc:// the service worker that served the call,

@@ -158,14 +158,40 @@ cn_code cn_bus_ip_push(cn_bus_ip_ep *ep, cn_bus_ip_req *r, cn_err *err);
  * 2 when it was removed and no host was attached. */
 int cn_bus_ip_cancel(cn_bus_ip_ep *ep, cn_bus_ip_req *r);
 
-/* Host side. Attach `host` (any unique pointer) as the endpoint's server:
- * INTERNAL_ERROR "address in use" when another host is attached. */
-cn_code cn_bus_ip_attach(cn_bus_ip_ep *ep, const void *host, cn_err *err);
-/* A worker of `host`: wait for the next request; NULL once host is no
- * longer attached (stop). */
-cn_bus_ip_req *cn_bus_ip_pop(cn_bus_ip_ep *ep, const void *host);
-/* Detach host (its workers' cn_bus_ip_pop return NULL) and deliver
- * CN_BUS_IP_STOPPED to every request still queued. */
+/* Host side. Attach `host` (any unique pointer) as the endpoint's server,
+ * serving at most `limit` calls at once: INTERNAL_ERROR "address in use"
+ * when another host is attached. */
+cn_code cn_bus_ip_attach(cn_bus_ip_ep *ep, const void *host, int limit, cn_err *err);
+/* A worker of `host`: wait for the next request and room under the bound
+ * to serve it; NULL once host is no longer attached (stop). `served`: the
+ * worker has finished the request of its previous pop (one lock for both;
+ * pass it on the call that returns NULL too). */
+cn_bus_ip_req *cn_bus_ip_pop(cn_bus_ip_ep *ep, const void *host, bool served);
+/* The host's bound: at most `limit` calls are served at once, by its
+ * workers (a popped request counts until the worker's next pop) and by callers
+ * on their own threads (cn_bus_ip_enter .. cn_bus_ip_leave) together. */
+
+/* A caller about to serve a call on its own thread (cn_bus_call_here):
+ * waits for room under the bound until deadline_ms (Unix ms) and returns
+ * the attached host, which stays attached until the matching
+ * cn_bus_ip_leave. NULL when no host is attached (*busy false) or the
+ * deadline passed first (*busy true); then there is nothing to leave. */
+const void *cn_bus_ip_enter(cn_bus_ip_ep *ep, int64_t deadline_ms, bool *busy);
+void cn_bus_ip_leave(cn_bus_ip_ep *ep);
+/* Detach host (its workers' cn_bus_ip_pop return NULL), deliver
+ * CN_BUS_IP_STOPPED to every request still queued, and wait until every
+ * caller that entered has left. */
 void cn_bus_ip_detach(cn_bus_ip_ep *ep, const void *host);
+
+/* ---- serving on the caller's thread (host.c, for client.c) -------------- */
+
+/* Serve req with h's handler on this thread, the reply table built in b:
+ * the handler's code (its message in err), with the reply table in
+ * (*bytes, *len) on CN_OK. When req's deadline has already passed the
+ * handler does not run: *expired is set (and the code is meaningless).
+ * Counted in h's stats like a request from the queue. The caller has
+ * entered h's endpoint (cn_bus_ip_enter). */
+cn_code cn_bus_host_serve_here(cn_bus_host *h, const cn_bus_request *req, cn_fb_builder *b,
+                               const uint8_t **bytes, size_t *len, bool *expired, cn_err *err);
 
 #endif

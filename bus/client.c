@@ -860,15 +860,16 @@ static void client_wait_done(void *arg, cn_code code, cn_bus_reply *reply, const
 	pthread_mutex_unlock(&w->mu);
 }
 
-cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply *reply,
-                         cn_err *err)
+/* The blocking call, on behalf of client_addr (may be NULL). */
+static cn_code client_call_wait(cn_bus_client *c, const cn_bus_call *call, const char *client_addr,
+                                cn_bus_reply *reply, cn_err *err)
 {
 	memset(reply, 0, sizeof *reply);
 	client_wait w;
 	memset(&w, 0, sizeof w);
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	cn_code rc = cn_bus_call_async(c, call, client_wait_done, &w, err);
+	cn_code rc = cn_bus_call_async_from(c, call, client_addr, client_wait_done, &w, err);
 	if (rc == CN_OK) {
 		/* Bounded: the call's deadline (nng's aio timeout, or the
 		 * client's deadline thread on inproc://) ends it. */
@@ -884,5 +885,96 @@ cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply
 	}
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
+	return rc;
+}
+
+cn_code cn_bus_call_sync(cn_bus_client *c, const cn_bus_call *call, cn_bus_reply *reply,
+                         cn_err *err)
+{
+	return client_call_wait(c, call, NULL, reply, err);
+}
+
+/* ---- on the caller's thread ------------------------------------------------ */
+
+/* Serve the call with host h (entered) on this thread; see cn_bus_call_here. */
+static cn_code client_call_here(cn_bus_client *c, cn_bus_host *h, const cn_bus_call *call,
+                                const char *client_addr, const char *rid, cn_fb_builder *b,
+                                cn_bus_reply *reply, cn_err *err)
+{
+	cn_bus_request req = {
+	        .method = call->method,
+	        .request_id = rid,
+	        .caller = call->caller ? call->caller : "",
+	        .deadline_ms = call->deadline_ms,
+	        .payload = call->payload_len ? call->payload : NULL,
+	        .payload_len = call->payload ? call->payload_len : 0,
+	        .client_addr = client_addr ? client_addr : "",
+	};
+	cn_err herr;
+	cn_err_clear(&herr);
+	const uint8_t *bytes = NULL;
+	size_t len = 0;
+	bool expired = false;
+	int64_t started = cn_now_ms();
+	cn_code code = cn_bus_host_serve_here(h, &req, b, &bytes, &len, &expired, &herr);
+	if (expired) {
+		client_timeout_err(c, rid, started, call->deadline_ms, true, err);
+		return CN_TEMPORARILY_UNAVAILABLE;
+	}
+	reply->code = code;
+	if (code == CN_OK) {
+		reply->message = "";
+		reply->payload = bytes;
+		reply->payload_len = len;
+		return CN_OK;
+	}
+	/* The message is the reply's own, as on the other paths. */
+	char *msg = strdup(herr.msg);
+	if (!msg) {
+		memset(reply, 0, sizeof *reply);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
+	reply->buf_ = msg;
+	reply->message = msg;
+	return CN_OK;
+}
+
+cn_code cn_bus_call_here(cn_bus_client *c, const cn_bus_call *call, const char *client_addr,
+                         cn_fb_builder *b, cn_bus_reply *reply, cn_err *err)
+{
+	memset(reply, 0, sizeof *reply);
+	if (!c || !call || !call->method || !b || call->deadline_ms <= 0)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "bus call needs a client, a method, a builder and a deadline");
+	if (!c->ep)
+		return client_call_wait(c, call, client_addr, reply, err);
+	bool busy = false;
+	cn_bus_host *h = (cn_bus_host *)cn_bus_ip_enter(c->ep, call->deadline_ms, &busy);
+	if (!h && !busy) /* no host yet: queue the call for the one to come */
+		return client_call_wait(c, call, client_addr, reply, err);
+	char gen[CN_ID_HEX32_LEN + 1];
+	const char *rid = call->request_id;
+	if (!rid || !rid[0]) {
+		cn_id_request(gen);
+		rid = gen;
+	}
+	atomic_fetch_add(&c->calls, 1);
+	if (!h) {
+		atomic_fetch_add(&c->timeouts, 1);
+		cn_err_set(
+		        err, CN_TEMPORARILY_UNAVAILABLE,
+		        "Service '%s' is busy: no room to serve the call before its deadline (%s)",
+		        c->service, c->addr);
+		CN_LOGW("BUS-CALL-TIMEOUT", rid, "%s", err->msg);
+		return CN_TEMPORARILY_UNAVAILABLE;
+	}
+	atomic_fetch_add(&c->in_flight, 1);
+	cn_err e;
+	cn_err_clear(&e);
+	cn_code rc = client_call_here(c, h, call, client_addr, rid, b, reply, &e);
+	cn_bus_ip_leave(c->ep);
+	if (rc != CN_OK && err)
+		*err = e;
+	client_count(c, rc, reply);
 	return rc;
 }

@@ -100,38 +100,52 @@ static host_outcome host_error(host_worker *w, const cn_bus_env_in *in, cn_code 
 
 /* Run the handler and build its reply; returns the reply code and, on
  * success, the finished reply table in (*bytes, *len). */
-static cn_code host_run(host_worker *w, const cn_bus_env_in *in, const uint8_t **bytes, size_t *len,
-                        cn_err *err)
+static cn_code host_run(cn_bus_host *h, const cn_bus_request *req, cn_fb_builder *b,
+                        const uint8_t **bytes, size_t *len, cn_err *err)
 {
-	cn_bus_host *h = w->h;
-	cn_bus_request req = {
-	        .method = in->method,
-	        .request_id = in->request_id,
-	        .caller = in->caller,
-	        .client_addr = in->client_addr,
-	        .deadline_ms = in->deadline_ms,
-	        .payload = in->payload,
-	        .payload_len = in->payload_len,
-	};
-	cn_fb_builder_reset(w->reply_b);
+	cn_fb_builder_reset(b);
 	cn_fb_ref resp = 0;
-	cn_code code = h->fn(h->arg, &req, w->reply_b, &resp, err);
+	cn_code code = h->fn(h->arg, req, b, &resp, err);
 	if (code != CN_OK) {
 		if (!err->msg[0])
 			cn_err_set(err, code, "%s", cn_code_name(code));
 		cn_log(code == CN_INTERNAL_ERROR ? CN_LOG_WARN : CN_LOG_DEBUG, "BUS-HANDLER-ERROR",
-		       in->request_id, "%s on %s: %s %s", in->method, h->addr, cn_code_name(code),
+		       req->request_id, "%s on %s: %s %s", req->method, h->addr, cn_code_name(code),
 		       err->msg);
 		return code;
 	}
-	if (resp == 0 || cn_fb_builder_failed(w->reply_b) ||
-	    !cn_fb_finish(w->reply_b, resp, bytes, len)) {
-		CN_LOGE("BUS-HANDLER-BAD-REPLY", in->request_id, "handler of %s on %s returned %s",
-		        in->method, h->addr, resp == 0 ? "no reply table" : "a failed builder");
+	if (resp == 0 || cn_fb_builder_failed(b) || !cn_fb_finish(b, resp, bytes, len)) {
+		CN_LOGE("BUS-HANDLER-BAD-REPLY", req->request_id, "handler of %s on %s returned %s",
+		        req->method, h->addr, resp == 0 ? "no reply table" : "a failed builder");
 		return cn_err_set(err, CN_INTERNAL_ERROR, "Service failed to build its reply to %s",
-		                  in->method);
+		                  req->method);
 	}
 	return CN_OK;
+}
+
+/* Drop a request whose deadline has passed (counted, logged): true. */
+static bool host_expired(cn_bus_host *h, const char *method, const char *request_id,
+                         int64_t deadline_ms)
+{
+	if (deadline_ms <= 0 || cn_now_ms() < deadline_ms)
+		return false;
+	atomic_fetch_add(&h->expired, 1);
+	CN_LOGD("BUS-DEADLINE-EXPIRED", request_id, "%s on %s dropped: deadline passed %lld ms ago",
+	        method, h->addr, (long long)(cn_now_ms() - deadline_ms));
+	return true;
+}
+
+cn_code cn_bus_host_serve_here(cn_bus_host *h, const cn_bus_request *req, cn_fb_builder *b,
+                               const uint8_t **bytes, size_t *len, bool *expired, cn_err *err)
+{
+	atomic_fetch_add(&h->requests, 1);
+	*expired = host_expired(h, req->method, req->request_id, req->deadline_ms);
+	if (*expired)
+		return CN_TEMPORARILY_UNAVAILABLE;
+	cn_code code = host_run(h, req, b, bytes, len, err);
+	if (code != CN_OK)
+		atomic_fetch_add(&h->errors, 1);
+	return code;
 }
 
 /* Serve one request Envelope, whichever way it came: verify it, drop it if
@@ -158,16 +172,20 @@ static host_outcome host_process(host_worker *w, const uint8_t *req, size_t req_
 		/* The caller's request id is unknown: an error without one. */
 		return host_error(w, NULL, CN_MALFORMED_REQUEST, err.msg, out, len);
 	}
-	if (in.deadline_ms > 0 && cn_now_ms() >= in.deadline_ms) {
-		atomic_fetch_add(&h->expired, 1);
-		CN_LOGD("BUS-DEADLINE-EXPIRED", in.request_id,
-		        "%s on %s dropped: deadline passed %lld ms ago", in.method, h->addr,
-		        (long long)(cn_now_ms() - in.deadline_ms));
+	if (host_expired(h, in.method, in.request_id, in.deadline_ms))
 		return HOST_EXPIRED;
-	}
+	cn_bus_request breq = {
+	        .method = in.method,
+	        .request_id = in.request_id,
+	        .caller = in.caller,
+	        .client_addr = in.client_addr,
+	        .deadline_ms = in.deadline_ms,
+	        .payload = in.payload,
+	        .payload_len = in.payload_len,
+	};
 	const uint8_t *bytes = NULL;
 	size_t blen = 0;
-	cn_code code = host_run(w, &in, &bytes, &blen, &err);
+	cn_code code = host_run(h, &breq, w->reply_b, &bytes, &blen, &err);
 	if (code != CN_OK)
 		return host_error(w, &in, code, err.msg, out, len);
 	cn_bus_env_out f = {
@@ -300,9 +318,11 @@ static void *host_worker_direct(void *arg)
 	host_worker *w = arg;
 	cn_bus_host *h = w->h;
 	cn_bus_ip_req *r;
+	bool served = false;
 	/* NULL once the host is detached: stop. A request taken before that
 	 * is served and answered first. */
-	while ((r = cn_bus_ip_pop(h->ep, h)) != NULL) {
+	while ((r = cn_bus_ip_pop(h->ep, h, served)) != NULL) {
+		served = true;
 		const uint8_t *out = NULL;
 		size_t len = 0;
 		host_outcome o = host_process(w, r->env, r->env_len, &out, &len);
@@ -425,7 +445,7 @@ cn_code cn_bus_host_start(cn_bus_host **out, const char *addr, const cn_bus_tls 
 	/* inproc://: attach before the workers start, so that they wait for
 	 * this host's requests; requests that come first just queue. */
 	if (rc == CN_OK && h->ep)
-		rc = cn_bus_ip_attach(h->ep, h, err);
+		rc = cn_bus_ip_attach(h->ep, h, workers, err);
 	for (int i = 0; rc == CN_OK && i < workers; i++) {
 		if (pthread_create(&h->workers[i].thread, NULL,
 		                   h->ep ? host_worker_direct : host_worker_main, &h->workers[i]))

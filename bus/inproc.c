@@ -16,10 +16,12 @@
  */
 #include "bus/bus_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define INPROC_SCHEME "inproc://"
 
@@ -31,7 +33,13 @@ struct cn_bus_ip_ep {
 	const void *host;      /* attached host, NULL when none */
 	cn_bus_ip_req *head, *tail;
 	size_t queued;
-	int idle; /* workers waiting in cn_bus_ip_pop */
+	int idle;            /* workers waiting in cn_bus_ip_pop */
+	int limit;           /* calls the host serves at once (its workers) */
+	int inside;          /* calls being served: by workers or on callers' threads */
+	int waiting;         /* callers waiting in cn_bus_ip_enter for room */
+	pthread_cond_t room; /* those callers wait here (CLOCK_REALTIME: deadlines) */
+	pthread_cond_t left; /* detach waits here for inside to drop to 0 */
+	bool detaching;      /* a detach waits on `left` */
 	char addr[];
 };
 
@@ -63,6 +71,8 @@ cn_code cn_bus_ip_open(cn_bus_ip_ep **out, const char *addr, cn_err *err)
 		memcpy(ep->addr, addr, n + 1);
 		pthread_mutex_init(&ep->mu, NULL);
 		pthread_cond_init(&ep->ready, NULL);
+		pthread_cond_init(&ep->left, NULL);
+		pthread_cond_init(&ep->room, NULL);
 		ep->next_ep = inproc_registry.head;
 		inproc_registry.head = ep;
 	}
@@ -88,6 +98,8 @@ void cn_bus_ip_release(cn_bus_ip_ep *ep)
 	pthread_mutex_unlock(&inproc_registry.mu);
 	/* Nobody can reach ep now. Its queue is empty: clients take their
 	 * requests back before they let go, and hosts fail theirs. */
+	pthread_cond_destroy(&ep->left);
+	pthread_cond_destroy(&ep->room);
 	pthread_cond_destroy(&ep->ready);
 	pthread_mutex_destroy(&ep->mu);
 	free(ep);
@@ -153,9 +165,13 @@ int cn_bus_ip_cancel(cn_bus_ip_ep *ep, cn_bus_ip_req *r)
 	return rc;
 }
 
-cn_code cn_bus_ip_attach(cn_bus_ip_ep *ep, const void *host, cn_err *err)
+cn_code cn_bus_ip_attach(cn_bus_ip_ep *ep, const void *host, int limit, cn_err *err)
 {
 	pthread_mutex_lock(&ep->mu);
+	/* The previous host is still draining: its calls count under the
+	 * bound, and the new host's must not hold up its detach. */
+	while (ep->detaching)
+		pthread_cond_wait(&ep->left, &ep->mu);
 	if (ep->host) {
 		pthread_mutex_unlock(&ep->mu);
 		/* The shape of nng's listen error, which callers already know. */
@@ -163,6 +179,7 @@ cn_code cn_bus_ip_attach(cn_bus_ip_ep *ep, const void *host, cn_err *err)
 		                  "bus host: cannot listen on %s: Address in use", ep->addr);
 	}
 	ep->host = host;
+	ep->limit = limit > 0 ? limit : 1;
 	/* Requests that waited for a host: every worker may start at once. */
 	if (ep->head)
 		pthread_cond_broadcast(&ep->ready);
@@ -170,10 +187,32 @@ cn_code cn_bus_ip_attach(cn_bus_ip_ep *ep, const void *host, cn_err *err)
 	return CN_OK;
 }
 
-cn_bus_ip_req *cn_bus_ip_pop(cn_bus_ip_ep *ep, const void *host)
+/* One call left the host side (a worker's or a caller's): its place
+ * under the bound goes to a waiting caller or to a worker for a queued
+ * request. ep->mu held. */
+static void inproc_exit(cn_bus_ip_ep *ep)
+{
+	ep->inside--;
+	if (ep->detaching) {
+		if (ep->inside == 0)
+			pthread_cond_broadcast(&ep->left);
+		return;
+	}
+	/* Both kinds may want it; whoever takes the lock first gets it and
+	 * the other checks again and waits for the next exit. */
+	if (ep->waiting > 0)
+		pthread_cond_signal(&ep->room);
+	if (ep->head && ep->idle > 0)
+		pthread_cond_signal(&ep->ready);
+}
+
+cn_bus_ip_req *cn_bus_ip_pop(cn_bus_ip_ep *ep, const void *host, bool served)
 {
 	pthread_mutex_lock(&ep->mu);
-	while (ep->host == host && !ep->head) {
+	if (served)
+		inproc_exit(ep);
+	/* A request, and room under the bound for serving it. */
+	while (ep->host == host && (!ep->head || ep->inside >= ep->limit)) {
 		ep->idle++;
 		pthread_cond_wait(&ep->ready, &ep->mu);
 		ep->idle--;
@@ -182,9 +221,40 @@ cn_bus_ip_req *cn_bus_ip_pop(cn_bus_ip_ep *ep, const void *host)
 	if (ep->host == host) {
 		r = ep->head;
 		inproc_unlink(ep, r);
+		ep->inside++;
 	}
 	pthread_mutex_unlock(&ep->mu);
 	return r;
+}
+
+const void *cn_bus_ip_enter(cn_bus_ip_ep *ep, int64_t deadline_ms, bool *busy)
+{
+	*busy = false;
+	struct timespec until = {(time_t)(deadline_ms / 1000),
+	                         (long)(deadline_ms % 1000) * 1000000L};
+	pthread_mutex_lock(&ep->mu);
+	while (ep->host && ep->inside >= ep->limit) {
+		ep->waiting++;
+		int rc = pthread_cond_timedwait(&ep->room, &ep->mu, &until);
+		ep->waiting--;
+		if (rc == ETIMEDOUT) {
+			*busy = ep->host != NULL;
+			pthread_mutex_unlock(&ep->mu);
+			return NULL;
+		}
+	}
+	const void *host = ep->host;
+	if (host)
+		ep->inside++;
+	pthread_mutex_unlock(&ep->mu);
+	return host;
+}
+
+void cn_bus_ip_leave(cn_bus_ip_ep *ep)
+{
+	pthread_mutex_lock(&ep->mu);
+	inproc_exit(ep);
+	pthread_mutex_unlock(&ep->mu);
 }
 
 void cn_bus_ip_detach(cn_bus_ip_ep *ep, const void *host)
@@ -201,6 +271,15 @@ void cn_bus_ip_detach(cn_bus_ip_ep *ep, const void *host)
 	ep->head = ep->tail = NULL;
 	ep->queued = 0;
 	pthread_cond_broadcast(&ep->ready);
+	pthread_cond_broadcast(&ep->room);
+	/* Calls being served use the host (workers', and callers' on their
+	 * own threads): it stays until the last has left. No new one enters:
+	 * host is NULL. */
+	ep->detaching = true;
+	while (ep->inside > 0)
+		pthread_cond_wait(&ep->left, &ep->mu);
+	ep->detaching = false;
+	pthread_cond_broadcast(&ep->left); /* a host waiting to attach */
 	pthread_mutex_unlock(&ep->mu);
 	/* Outside the lock: deliver runs the callers' completions. */
 	while (list) {

@@ -47,6 +47,9 @@ typedef struct cn_config {
 	size_t max_body_bytes; /* max_body_bytes: 1 MiB... for JSON bodies (artifacts stream) */
 	int64_t request_timeout_ms; /* request_timeout_ms: bus deadline per call, 30000 */
 	int64_t shutdown_grace_ms;  /* shutdown_grace_ms: 10000 */
+	/* gateway_per_connection: false (MHD's thread pool); true: a thread per
+	 * connection, serving in-process calls itself */
+	bool gateway_per_connection;
 	/* storage and artifacts */
 	char data_dir[CN_CFG_STR];              /* data_dir: ./cairn-data */
 	char artifacts_destination[CN_CFG_STR]; /* artifacts_destination: <data_dir>/artifacts */
@@ -55,6 +58,8 @@ typedef struct cn_config {
 	bool serve_artifacts;                   /* serve_artifacts: true */
 	char plugin_dir[CN_CFG_STR]; /* plugin_dir: directory of store/deploy .so files */
 	bool sync_writes;            /* sync_writes: true (WAL fsync per acknowledged write) */
+	size_t kv_block_cache_bytes; /* kv_block_cache_bytes: 16 MiB, one RocksDB block cache
+	                                shared by the service databases of a process */
 	/* services (split mode) */
 	char listen[CN_CFG_STR]; /* listen: bus address a `cairn service` binds */
 	char events[CN_CFG_STR]; /* events: PUB/SUB address ("" = inproc default) */

@@ -23,12 +23,27 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/fb/fb.h"
+#include "core/store/kv.h"
 
 typedef struct cn_service_env {
 	const cn_config *config;
 	const char *data_dir; /* this service's own directory: <config.data_dir>/<name> */
 	cn_bus_pub *events;   /* where to publish change events; may be NULL */
+	/* How the service opens its database (cn_service_kv_opts); NULL = alone */
+	const cn_kv_opts *kv_opts;
 } cn_service_env;
+
+/* The options a service opens its RocksDB with: the runtime's (the block
+ * cache shared by the process's databases, and the audit trail's column
+ * families, which the service never addresses itself), or, for a service
+ * opened without a runtime (unit tests), sync as configured and nothing
+ * shared. */
+static inline cn_kv_opts cn_service_kv_opts(const cn_service_env *env)
+{
+	if (env->kv_opts)
+		return *env->kv_opts;
+	return (cn_kv_opts){.sync = env->config->sync_writes};
+}
 
 typedef struct cn_call_ctx {
 	const char *request_id;
@@ -54,6 +69,10 @@ typedef struct cn_service_def {
 	void (*close)(void *state);
 	const cn_method *methods;
 	size_t nmethods;
+	/* Worker threads at most (0 = config service_workers): a service whose
+	 * calls are rare and never wait on an fsync needs few, and each idle
+	 * worker costs its stack and reply builder. */
+	int max_workers;
 } cn_service_def;
 
 /* The built-in services (core/services.c), NULL-terminated, and by name. */

@@ -14,7 +14,7 @@ const cn_service_def *const cn_builtin_services[] = {
         &cn_registry_service,
         &cn_audit_service,
         &cn_prompts_service, /* after registry and tracking: calls both */
-        &cn_traces_service, /* core/traces: MLflow 3 traces, span ingestion */
+        &cn_traces_service,  /* core/traces: MLflow 3 traces, span ingestion */
         NULL,
 };
 

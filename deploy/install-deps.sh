@@ -13,6 +13,8 @@ set -eu
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config libnng-dev flatbuffers-compiler \
 librocksdb-dev libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev libyaml-dev"
+# OTLP/HTTP ingestion (core/otlp): protobuf-c for our .proto files, zlib for gzip bodies.
+BUILD_PKGS="$BUILD_PKGS protobuf-c-compiler libprotobuf-c-dev zlib1g-dev"
 TEST_PKGS="clang clang-format libclang-rt-14-dev python3 curl openssl procps git"
 BENCH_PKGS="$TEST_PKGS nginx-light wrk bc rocksdb-tools"
 

@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "gateway/otlp.h"
 
 static void gateway_sleep_ms(int ms)
 {
@@ -127,6 +128,7 @@ static cn_code gateway_build_routes(cn_gateway *g, const cn_gw_route *extra, siz
 {
 	cn_gw_route builtin[8];
 	size_t nbuiltin = cn_gw_builtin_routes(g, builtin, 8);
+	nbuiltin += cn_gw_otlp_routes(g, builtin + nbuiltin, 8 - nbuiltin); /* POST /v1/traces */
 	const cn_schema *s = &cn_schema_cairn;
 	size_t n = s->nroutes + nbuiltin + nextra + CN_GW_NMETHODS;
 	/* Endpoints are 64-byte aligned (their counters have a cache line each). */
@@ -191,6 +193,7 @@ cn_code cn_gateway_start_with(cn_gateway **out, const cn_config *cfg, const cn_g
 	atomic_init(&g->in_flight, 0);
 	atomic_init(&g->suspended, 0);
 	atomic_init(&g->resumers, 0);
+	atomic_init(&g->serving, 0);
 	atomic_init(&g->stopping, false);
 	atomic_init(&g->abandon, false);
 	if (g->cfg.request_timeout_ms <= 0)
@@ -235,14 +238,20 @@ void cn_gateway_stop(cn_gateway *g)
 	/* Answer whatever still waits (503) and let those answers go out. */
 	cn_gw_server_abandon_parked(g);
 	int64_t t1 = cn_mono_ms(), warned = t1;
+	/* Calls served on HTTP threads (gateway_per_connection) cannot be
+	 * abandoned: they answer when their handler returns, which stopping
+	 * the service would wait for anyway. */
 	while ((atomic_load(&g->suspended) > 0 || atomic_load(&g->resumers) > 0) ||
+	       atomic_load(&g->serving) > 0 ||
 	       (atomic_load(&g->in_flight) > 0 && cn_mono_ms() - t1 < 1000)) {
 		/* Resumed connections are taken off MHD's suspended list by its
 		 * own threads; this only waits for them to get round to it. */
 		if (cn_mono_ms() - warned >= 5000) {
 			warned = cn_mono_ms();
-			CN_LOGW("GATEWAY-STOP", NULL, "still waiting for %d parked connection(s)",
-			        atomic_load(&g->suspended));
+			CN_LOGW("GATEWAY-STOP", NULL,
+			        "still waiting for %d parked connection(s), %d call(s) being "
+			        "served",
+			        atomic_load(&g->suspended), atomic_load(&g->serving));
 		}
 		gateway_sleep_ms(2);
 	}

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -134,6 +135,8 @@ void gt_config(cn_config *c, const char *tracking_addr)
 	snprintf(c->host, sizeof c->host, "127.0.0.1");
 	c->port = 0;
 	c->gateway_threads = 2;
+	/* The same tests in the other threading mode (see CMakeLists.txt). */
+	c->gateway_per_connection = getenv("CN_TEST_GATEWAY_PER_CONNECTION") != NULL;
 	c->nservices = 0;
 	if (tracking_addr) {
 		snprintf(c->services[0].name, sizeof c->services[0].name, "tracking");

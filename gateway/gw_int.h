@@ -196,8 +196,9 @@ struct cn_gw_request {
 	atomic_bool answered; /* a parked request's completer has answered */
 	bool has_err;         /* an error answer is already in out */
 	char req_id[65];
-	int64_t t0_ns;     /* monotonic, request line arrival */
-	cn_fb_builder *fb; /* kept across uses of the object */
+	int64_t t0_ns;           /* monotonic, request line arrival */
+	cn_fb_builder *fb;       /* kept across uses of the object */
+	cn_fb_builder *reply_fb; /* a reply served on this thread; kept likewise */
 	/* result of a bus call, written by its completer */
 	bool bus_pending;
 	cn_code bus_code;
@@ -205,10 +206,11 @@ struct cn_gw_request {
 	char bus_msg[256];
 	/* flow control (http_server.c): gate_mu orders a park against a wake */
 	pthread_mutex_t gate_mu;
-	bool gate_susp;   /* parked by the gate (body pause or stream wait) */
-	bool gate_wake;   /* woken before the gate parked */
-	bool gate_closed; /* request over: wakes do nothing */
-	bool pause_req;   /* on_body_chunk asked to pause */
+	pthread_cond_t gate_cv; /* per-connection mode: a park waits here, not suspended */
+	bool gate_susp;         /* parked by the gate (body pause or stream wait) */
+	bool gate_wake;         /* woken before the gate parked */
+	bool gate_closed;       /* request over: wakes do nothing */
+	bool pause_req;         /* on_body_chunk asked to pause */
 	size_t pause_taken;
 	void *route_state; /* cn_gw_set_state */
 	bool closed_told;  /* on_closed ran */
@@ -292,6 +294,8 @@ struct cn_gateway {
 	atomic_int in_flight; /* requests between request line and completion */
 	atomic_int suspended; /* connections parked, not yet re-entered nor closed */
 	atomic_int resumers;  /* completers between claim and resume */
+	atomic_int serving;   /* per-connection mode: calls running on HTTP threads */
+	bool per_connection;  /* MHD runs a thread per connection: calls are served on it */
 	atomic_bool stopping; /* answer with Connection: close */
 	atomic_bool abandon;  /* grace period over: no more parking */
 };

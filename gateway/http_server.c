@@ -12,6 +12,14 @@
  * Threading: MHD's internal pool of threads, each with its own epoll set;
  * a connection stays on one thread, so all callbacks of one request except
  * a completer's (bus callback, async native route) run on one thread.
+ * Or, with gateway_per_connection, a thread per connection: calls to
+ * in-process services run on it (cn_bus_call_here: no hand-off to a
+ * service worker and back, no resume through MHD's event loop), and what
+ * parks a connection in the pool (gate, async routes) waits on the
+ * request's condition variable instead. Not MHD's suspend/resume there:
+ * in libmicrohttpd 0.9.75 every suspended thread-per-connection thread
+ * waits on the daemon's one wake-up channel and the first to wake clears
+ * it, so with two parked connections one sleeps until its timeout.
  *
  * Call sequence of MHD for one request, and what we do:
  *   uri_log(raw target)            take a request object, keep the raw target
@@ -69,6 +77,7 @@ static void server_log_mhd(void *cls, const char *fmt, va_list ap)
 #define SERVER_STREAM_BLOCK (256u << 10)
 
 static void server_unsuspended(cn_gw_request *r);
+static enum MHD_Result server_resumed(cn_gw_request *r);
 
 /* The gate parks a connection whose body consumer or response producer is
  * behind, and cn_gw_wake lets it go on. gate_mu makes "park" and "wake"
@@ -77,6 +86,14 @@ static void server_unsuspended(cn_gw_request *r);
 bool cn_gw_gate_park(cn_gw_request *r)
 {
 	pthread_mutex_lock(&r->gate_mu);
+	if (r->gw->per_connection) {
+		/* The connection's own thread: wait here, then go on. */
+		while (!r->gate_wake)
+			pthread_cond_wait(&r->gate_cv, &r->gate_mu);
+		r->gate_wake = false;
+		pthread_mutex_unlock(&r->gate_mu);
+		return false;
+	}
 	if (r->gate_wake) {
 		r->gate_wake = false;
 		pthread_mutex_unlock(&r->gate_mu);
@@ -99,6 +116,7 @@ void cn_gw_wake(cn_gw_request *r)
 			MHD_resume_connection(r->conn);
 		} else {
 			r->gate_wake = true;
+			pthread_cond_signal(&r->gate_cv); /* per-connection mode */
 		}
 	}
 	pthread_mutex_unlock(&r->gate_mu);
@@ -216,12 +234,40 @@ static enum MHD_Result server_queue(cn_gw_request *r)
 
 /* ---- parking ------------------------------------------------------------- */
 
+/* Resume a parked connection: MHD's, or the waiting thread's. */
+static void server_resume(cn_gw_request *r)
+{
+	if (!r->gw->per_connection) {
+		MHD_resume_connection(r->conn);
+		return;
+	}
+	pthread_mutex_lock(&r->gate_mu);
+	pthread_cond_signal(&r->gate_cv);
+	pthread_mutex_unlock(&r->gate_mu);
+}
+
+/* Per-connection mode: wait on this thread until the completer (or stop)
+ * has moved the request out of WAIT and COMPLETING. */
+static void server_wait_here(cn_gw_request *r)
+{
+	pthread_mutex_lock(&r->gate_mu);
+	for (;;) {
+		int st = atomic_load(&r->state);
+		if (st != CN_GW_ST_WAIT && st != CN_GW_ST_COMPLETING)
+			break;
+		pthread_cond_wait(&r->gate_cv, &r->gate_mu);
+	}
+	pthread_mutex_unlock(&r->gate_mu);
+}
+
 bool cn_gw_park(cn_gw_request *r)
 {
 	cn_gateway *g = r->gw;
-	MHD_suspend_connection(r->conn);
-	atomic_fetch_add(&g->suspended, 1);
-	r->suspended = true;
+	if (!g->per_connection) {
+		MHD_suspend_connection(r->conn);
+		atomic_fetch_add(&g->suspended, 1);
+		r->suspended = true;
+	}
 	r->phase = CN_GW_PH_WAIT;
 	r->parked = true;
 	/* Store WAIT, then read `abandon`; cn_gateway_stop sets `abandon`, then
@@ -231,7 +277,7 @@ bool cn_gw_park(cn_gw_request *r)
 	if (atomic_load(&g->abandon)) {
 		int expect = CN_GW_ST_WAIT;
 		if (atomic_compare_exchange_strong(&r->state, &expect, CN_GW_ST_ABANDONED))
-			MHD_resume_connection(r->conn);
+			server_resume(r);
 		return false;
 	}
 	cn_gw_request_ref(r); /* the completer's */
@@ -250,7 +296,7 @@ void cn_gw_unpark(cn_gw_request *r, bool claimed)
 	cn_gateway *g = r->gw;
 	if (claimed) {
 		atomic_store(&r->state, CN_GW_ST_READY);
-		MHD_resume_connection(r->conn);
+		server_resume(r);
 	}
 	atomic_fetch_sub(&g->resumers, 1);
 	cn_gw_request_unref(r);
@@ -260,7 +306,7 @@ static void server_abandon_one(cn_gw_request *r, void *arg)
 {
 	int expect = CN_GW_ST_WAIT;
 	if (atomic_compare_exchange_strong(&r->state, &expect, CN_GW_ST_ABANDONED))
-		MHD_resume_connection(r->conn);
+		server_resume(r);
 }
 
 void cn_gw_server_abandon_parked(cn_gateway *g)
@@ -458,8 +504,12 @@ static enum MHD_Result server_dispatch(cn_gw_request *r)
 	} else {
 		server_native(r);
 	}
-	if (r->phase == CN_GW_PH_WAIT)
-		return MHD_YES;
+	if (r->phase == CN_GW_PH_WAIT) {
+		if (!r->gw->per_connection)
+			return MHD_YES; /* MHD calls again after the resume */
+		server_wait_here(r);
+		return server_resumed(r);
+	}
 	return server_queue(r);
 }
 
@@ -627,15 +677,24 @@ cn_code cn_gw_server_start(cn_gateway *g, cn_err *err)
 	                                              : (unsigned)(ncpu > 0 ? ncpu : 1);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
-	/* The logger must come first to catch messages about the other options. */
+	g->per_connection = g->cfg.gateway_per_connection;
+	if (g->per_connection) {
+		/* Nothing suspends in this mode (see the top of this file). */
+		flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+		        MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+		threads = 0;
+	}
+	/* The logger must come first to catch messages about the other options;
+	 * the pool size last, so that per-connection mode ends the list there
+	 * (MHD warns about a pool size it does not use). */
 	// clang-format off
 	g->mhd = MHD_start_daemon(flags, 0, server_accept_policy, g, server_access, g,
 		MHD_OPTION_EXTERNAL_LOGGER, server_log_mhd, g,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)g->listen_fd,
-		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_IDLE_TIMEOUT_S,
 		MHD_OPTION_URI_LOG_CALLBACK, server_uri_log, g,
 		MHD_OPTION_NOTIFY_COMPLETED, server_completed, g,
+		g->per_connection ? MHD_OPTION_END : MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_END);
 	// clang-format on
 	if (!g->mhd) {
@@ -645,8 +704,8 @@ cn_code cn_gw_server_start(cn_gateway *g, cn_err *err)
 		                  g->cfg.host, g->port);
 	}
 	g->listen_fd = -1; /* MHD's now; it closes it with the daemon */
-	CN_LOGI("GATEWAY-LISTEN", NULL, "host=%s port=%d threads=%u endpoints=%zu", g->cfg.host,
-	        g->port, threads, g->neps);
+	CN_LOGI("GATEWAY-LISTEN", NULL, "host=%s port=%d threads=%u%s endpoints=%zu", g->cfg.host,
+	        g->port, threads, g->per_connection ? " (one per connection)" : "", g->neps);
 	return CN_OK;
 }
 

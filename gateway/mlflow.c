@@ -19,6 +19,15 @@
 /* Builders start at this size and keep what they grew to. */
 #define MLFLOW_BUILDER_BYTES 4096
 
+/* Keep the bus's words on a failed call for the answer. */
+static void mlflow_keep_msg(cn_gw_request *r, const cn_err *err)
+{
+	const char *m = err && err->msg[0] ? err->msg : "service unavailable";
+	size_t n = strnlen(m, sizeof r->bus_msg - 1);
+	memcpy(r->bus_msg, m, n);
+	r->bus_msg[n] = '\0';
+}
+
 /* Bus completion, on a bus thread (nng's, or on inproc:// the service
  * worker that served the call): store the result, resume. */
 static void mlflow_done(void *arg, cn_code code, cn_bus_reply *reply, const cn_err *err)
@@ -30,10 +39,7 @@ static void mlflow_done(void *arg, cn_code code, cn_bus_reply *reply, const cn_e
 		if (code == CN_OK) {
 			r->reply = *reply;
 		} else {
-			const char *m = err && err->msg[0] ? err->msg : "service unavailable";
-			size_t n = strnlen(m, sizeof r->bus_msg - 1);
-			memcpy(r->bus_msg, m, n);
-			r->bus_msg[n] = '\0';
+			mlflow_keep_msg(r, err);
 		}
 	} else if (code == CN_OK) {
 		cn_bus_reply_free(reply); /* nobody waits for it any more */
@@ -106,6 +112,22 @@ void cn_gw_mlflow_dispatch(cn_gw_request *r)
 	        .payload = buf,
 	        .payload_len = len,
 	};
+	if (g->per_connection) {
+		/* This connection has its own thread: serve the call on it (or,
+		 * for a service in another process, wait for it here). */
+		if (!r->reply_fb && !(r->reply_fb = cn_fb_builder_new(MLFLOW_BUILDER_BYTES))) {
+			cn_gw_set_error(r, CN_INTERNAL_ERROR, "out of memory");
+			return;
+		}
+		atomic_fetch_add(&g->serving, 1);
+		r->bus_code = cn_bus_call_here(ep->client, &call, client_addr, r->reply_fb,
+		                               &r->reply, &err);
+		atomic_fetch_sub(&g->serving, 1);
+		if (r->bus_code != CN_OK)
+			mlflow_keep_msg(r, &err);
+		cn_gw_mlflow_reply(r);
+		return;
+	}
 	r->bus_pending = true;
 	if (!cn_gw_park(r))
 		return; /* shutting down: answered 503 on resume */

@@ -38,6 +38,8 @@ static void request_free_buffers(cn_gw_request *r)
 	cn_buf_free(&r->hdrs);
 	cn_fb_builder_free(r->fb);
 	r->fb = NULL;
+	cn_fb_builder_free(r->reply_fb);
+	r->reply_fb = NULL;
 }
 
 void cn_gw_pool_destroy(cn_gw_pool *p)
@@ -46,6 +48,7 @@ void cn_gw_pool_destroy(cn_gw_pool *p)
 	while (r) {
 		cn_gw_request *next = r->next_all;
 		request_free_buffers(r);
+		pthread_cond_destroy(&r->gate_cv);
 		pthread_mutex_destroy(&r->gate_mu);
 		free(r);
 		r = next;
@@ -83,6 +86,7 @@ cn_gw_request *cn_gw_request_get(cn_gateway *g)
 		atomic_init(&r->refs, 0);
 		atomic_init(&r->answered, false);
 		pthread_mutex_init(&r->gate_mu, NULL);
+		pthread_cond_init(&r->gate_cv, NULL);
 		r->next_all = atomic_load(&p->all);
 		while (!atomic_compare_exchange_weak(&p->all, &r->next_all, r))
 			;
@@ -155,6 +159,9 @@ void cn_gw_request_unref(cn_gw_request *r)
 		cn_fb_builder_free(r->fb);
 		r->fb = NULL;
 	}
+	/* A large answer (a search of thousands of runs) gives its memory back. */
+	if (r->reply_fb)
+		cn_fb_builder_reset_shrink(r->reply_fb, REQUEST_KEEP_BYTES);
 	request_trim(&r->uri);
 	request_trim(&r->scratch);
 	request_trim(&r->body);
@@ -201,6 +208,11 @@ void cn_gw_set_error(cn_gw_request *r, cn_code code, const char *fmt, ...)
 	}
 	cn_gw_error_json(&r->out, code, msg);
 	r->status = cn_code_http_status(code);
+	/* Overload and unavailability are worth retrying: say when (a second). */
+	if (r->status == 503 || r->status == 429) {
+		cn_buf_append(&r->hdrs, "Retry-After", sizeof "Retry-After");
+		cn_buf_append(&r->hdrs, "1", sizeof "1");
+	}
 	memcpy(r->ctype, "application/json", sizeof "application/json");
 	r->responded = true;
 }

@@ -1,8 +1,10 @@
 /*
- * core/audit/audit_log.c: the append-only audit store of one process
- * (layout and durability in audit.h). One handle per data directory,
- * shared by every service runtime and the audit service, reference counted
- * under a mutex: the module owns the list of open logs.
+ * core/audit/audit_log.c: the append-only audit trail of one process
+ * (layout and durability in audit.h): building a record into a service
+ * database's batch, and the per-data-directory handle that holds the
+ * record sequence and the storage its service databases share. One handle
+ * per data directory, shared by every service runtime and the audit
+ * service, reference counted under a mutex: the module owns the list.
  */
 #include "core/audit/audit.h"
 
@@ -14,13 +16,14 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/fb/schema.h"
 #include "core/store/key.h"
 #include "schemas/cairn_schema.h"
 
 struct cn_audit_log {
-	cn_kv *db;
-	char path[1200];
+	char data_dir[1024];
+	cn_kv_shared *shared; /* the service databases of this data_dir */
 	int refs;
 	atomic_uint_fast64_t next_seq;
 	cn_audit_log *next; /* audit_logs list */
@@ -30,57 +33,31 @@ static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Open logs, one per data directory (one in a server; tests start several). */
 static cn_audit_log *audit_logs;
 
-static const char *const audit_cfs[] = {"records", "by_entity"};
+const char *const cn_audit_cf_names[2] = {"audit_records", "audit_by_entity"};
 
-static cn_code audit_init_seq(cn_audit_log *log, cn_err *err)
-{
-	cn_kv_iter *it = cn_kv_iter_new(log->db, CN_AUDIT_CF_RECORDS, NULL, 0);
-	if (!it)
-		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	cn_kv_iter_seek_last(it);
-	uint64_t ts = 0, seq = 0;
-	if (cn_kv_iter_valid(it)) {
-		size_t klen, pos = 0;
-		const uint8_t *k = cn_kv_iter_key(it, &klen);
-		if (!cn_key_get_u64(k, klen, &pos, &ts) || !cn_key_get_u64(k, klen, &pos, &seq)) {
-			cn_kv_iter_free(it);
-			return cn_err_set(err, CN_DATA_LOSS, "corrupt audit record key");
-		}
-		seq++;
-	}
-	cn_code rc = cn_kv_iter_status(it, err);
-	cn_kv_iter_free(it);
-	atomic_store(&log->next_seq, seq);
-	return rc;
-}
-
-cn_code cn_audit_acquire(cn_audit_log **out, const char *data_dir, bool sync, cn_err *err)
+cn_code cn_audit_acquire(cn_audit_log **out, const cn_config *cfg, cn_err *err)
 {
 	*out = NULL;
-	char path[1200];
-	snprintf(path, sizeof path, "%s/audit", data_dir);
 	pthread_mutex_lock(&audit_mu);
 	cn_code rc = CN_OK;
 	cn_audit_log *found = audit_logs;
-	while (found && strcmp(found->path, path) != 0)
+	while (found && strcmp(found->data_dir, cfg->data_dir) != 0)
 		found = found->next;
 	if (!found) {
 		cn_audit_log *log = calloc(1, sizeof *log);
-		if (!log) {
+		size_t cache_mb = (cfg->kv_block_cache_bytes + (1u << 20) - 1) >> 20;
+		if (log)
+			log->shared = cn_kv_shared_new(cache_mb);
+		if (!log || !log->shared) {
+			free(log);
 			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 		} else {
-			snprintf(log->path, sizeof log->path, "%s", path);
-			cn_kv_opts o = {.sync = sync, .block_cache_mb = 0};
-			rc = cn_kv_open(&log->db, path, audit_cfs, 2, &o, err);
-			if (rc == CN_OK)
-				rc = audit_init_seq(log, err);
-			if (rc != CN_OK) {
-				cn_kv_close(log->db);
-				free(log);
-			} else {
-				log->next = audit_logs;
-				audit_logs = found = log;
-			}
+			snprintf(log->data_dir, sizeof log->data_dir, "%s", cfg->data_dir);
+			/* Time-seeded, as tracking's metric sequence: unique across
+			 * restarts without reading every database's last key. */
+			atomic_init(&log->next_seq, (uint64_t)cn_now_ms() << 16);
+			log->next = audit_logs;
+			audit_logs = found = log;
 		}
 	}
 	if (rc == CN_OK) {
@@ -101,15 +78,39 @@ void cn_audit_release(cn_audit_log *log)
 		while (*pp != log)
 			pp = &(*pp)->next;
 		*pp = log->next;
-		cn_kv_close(log->db);
+		/* Every database opened with it is closed by now: each holder
+		 * releases after closing its service. */
+		cn_kv_shared_free(log->shared);
 		free(log);
 	}
 	pthread_mutex_unlock(&audit_mu);
 }
 
-cn_kv *cn_audit_kv(cn_audit_log *log)
+void cn_audit_kv_opts(cn_audit_log *log, bool sync, cn_kv_opts *out)
 {
-	return log->db;
+	*out = (cn_kv_opts){
+	        .sync = sync,
+	        .shared = log->shared,
+	        .extra_cfs = cn_audit_cf_names,
+	        .nextra = 2,
+	};
+}
+
+cn_kv_shared *cn_audit_shared(cn_audit_log *log)
+{
+	return log->shared;
+}
+
+const char *cn_audit_data_dir(cn_audit_log *log)
+{
+	return log->data_dir;
+}
+
+bool cn_audit_db_cfs(const cn_kv *db, int *records_cf, int *by_entity_cf)
+{
+	*records_cf = cn_kv_cf_find(db, cn_audit_cf_names[0]);
+	*by_entity_cf = cn_kv_cf_find(db, cn_audit_cf_names[1]);
+	return *records_cf >= 0 && *by_entity_cf >= 0;
 }
 
 /* ---- entities ------------------------------------------------------------ */
@@ -188,6 +189,47 @@ static void audit_collect(audit_entities *es, int table, cn_fb_table t, int dept
 	}
 }
 
+/* The entity kinds table `table` can name (as audit_collect would). */
+static void audit_kinds(int table, int depth, bool request, const char **kinds, size_t *n)
+{
+	if (table < 0 || depth > 3)
+		return;
+	const cn_schema_table *st = &cn_schema_cairn.tables[table];
+	for (uint16_t i = 0; i < st->nfields; i++) {
+		const cn_schema_field *f = &st->fields[i];
+		if (f->flags & CN_FF_DEPRECATED)
+			continue;
+		if (f->type == CN_FT_TABLE) {
+			audit_kinds(f->table, depth + 1, request, kinds, n);
+			continue;
+		}
+		const char *type = audit_entity_type(f->name);
+		if (!type || (strcmp(type, "name") == 0 && !(request && depth == 0)))
+			continue;
+		size_t j = 0;
+		while (j < *n && kinds[j] != type)
+			j++;
+		if (j == *n && *n < AUDIT_MAX_ENTITIES)
+			kinds[(*n)++] = type;
+	}
+}
+
+bool cn_audit_reply_adds_entities(int req_table, int resp_table)
+{
+	const char *req[AUDIT_MAX_ENTITIES], *resp[AUDIT_MAX_ENTITIES];
+	size_t nreq = 0, nresp = 0;
+	audit_kinds(req_table, 0, true, req, &nreq);
+	audit_kinds(resp_table, 0, false, resp, &nresp);
+	for (size_t i = 0; i < nresp; i++) {
+		size_t j = 0;
+		while (j < nreq && req[j] != resp[i])
+			j++;
+		if (j == nreq)
+			return true;
+	}
+	return false;
+}
+
 static void audit_entities_of(audit_entities *es, const cn_audit_call *c)
 {
 	es->n = 0;
@@ -216,7 +258,8 @@ static cn_fb_ref audit_str(cn_fb_builder *b, const char *s)
 	return cn_fb_create_cstr(b, s ? s : "");
 }
 
-cn_code cn_audit_append(cn_audit_log *log, const cn_audit_call *c, cn_err *err)
+cn_code cn_audit_put(cn_audit_log *log, const cn_audit_call *c, cn_kv_batch *batch, int records_cf,
+                     int by_entity_cf, cn_err *err)
 {
 	audit_entities es;
 	audit_entities_of(&es, c);
@@ -233,9 +276,8 @@ cn_code cn_audit_append(cn_audit_log *log, const cn_audit_call *c, cn_err *err)
 	snprintf(id, sizeof id, "%" PRId64 "-%" PRIu64, ts, seq);
 
 	cn_fb_builder *b = cn_fb_builder_new(1024 + json.len);
-	cn_kv_batch *batch = cn_kv_batch_new();
 	cn_code rc = CN_OK;
-	if (!b || !batch) {
+	if (!b) {
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -278,7 +320,7 @@ cn_code cn_audit_append(cn_audit_log *log, const cn_audit_call *c, cn_err *err)
 	cn_key_init(&k);
 	cn_key_u64(&k, (uint64_t)ts);
 	cn_key_u64(&k, seq);
-	cn_kv_batch_put(batch, CN_AUDIT_CF_RECORDS, k.b, k.len, bytes, len);
+	cn_kv_batch_put(batch, records_cf, k.b, k.len, bytes, len);
 	for (size_t i = 0; i < es.n; i++) {
 		cn_key ek;
 		cn_key_init(&ek);
@@ -287,13 +329,27 @@ cn_code cn_audit_append(cn_audit_log *log, const cn_audit_call *c, cn_err *err)
 		cn_key_u64(&ek, (uint64_t)ts);
 		cn_key_u64(&ek, seq);
 		if (!ek.overflow)
-			cn_kv_batch_put(batch, CN_AUDIT_CF_BY_ENTITY, ek.b, ek.len, "", 0);
+			cn_kv_batch_put(batch, by_entity_cf, ek.b, ek.len, "", 0);
 	}
-	/* Record and index in one synced batch: both or neither survive. */
-	rc = cn_kv_write(log->db, batch, err);
 done:
-	cn_kv_batch_free(batch);
 	cn_fb_builder_free(b);
 	cn_buf_free(&json);
+	return rc;
+}
+
+cn_code cn_audit_append(cn_audit_log *log, cn_kv *db, const cn_audit_call *c, bool sync,
+                        cn_err *err)
+{
+	int rcf, ecf;
+	if (!cn_audit_db_cfs(db, &rcf, &ecf))
+		return cn_err_set(err, CN_INTERNAL_ERROR, "database has no audit column families");
+	cn_kv_batch *batch = cn_kv_batch_new();
+	if (!batch)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	cn_code rc = cn_audit_put(log, c, batch, rcf, ecf, err);
+	/* Record and index in one batch: both or neither survive. */
+	if (rc == CN_OK)
+		rc = sync ? cn_kv_write(db, batch, err) : cn_kv_write_unsynced(db, batch, err);
+	cn_kv_batch_free(batch);
 	return rc;
 }

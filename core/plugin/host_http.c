@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Calls go through function pointers, so libcurl's type-checking macros
  * (which wrap the real function names) must be off. */
@@ -262,8 +263,10 @@ static bool http_token_ok(const char *s, bool is_name)
 static struct curl_slist *http_headers(const cairn_http_request *req, cairn_error *err, int *rc)
 {
 	struct curl_slist *list = NULL;
+	bool has_expect = false;
 	for (size_t i = 0; i < req->nheaders; i++) {
 		const cairn_http_header *h = &req->headers[i];
+		has_expect |= h->name && strcasecmp(h->name, "Expect") == 0;
 		if (!http_token_ok(h->name, true) || !http_token_ok(h->value, false)) {
 			*rc = cairn_error_set(err, CAIRN_ERR_INVALID,
 			                      "bad HTTP header #%zu (CR, LF, or bad name)", i);
@@ -282,6 +285,18 @@ static struct curl_slist *http_headers(const cairn_http_request *req, cairn_erro
 			snprintf(line, len, "%s;", h->name);
 		struct curl_slist *next = http_global.curl.slist_append(list, line);
 		free(line);
+		if (!next) {
+			*rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
+			goto fail;
+		}
+		list = next;
+	}
+	/* libcurl sends "Expect: 100-continue" before larger uploads and then
+	 * waits up to a second for an interim answer that many servers (and
+	 * webhook receivers) never send. "Expect:" with no value turns that
+	 * off; a caller that wants it sets the header itself. */
+	if (!has_expect) {
+		struct curl_slist *next = http_global.curl.slist_append(list, "Expect:");
 		if (!next) {
 			*rc = cairn_error_set(err, CAIRN_ERR_NO_MEMORY, "out of memory");
 			goto fail;

@@ -152,19 +152,58 @@ void pr_diff_free(pr_diff *d)
 	memset(d, 0, sizeof *d);
 }
 
-void pr_diff_unified(const pr_diff *d, const char *from, const char *to, cn_buf *out)
+void pr_diff_keep(const pr_diff *d, int context, bool *keep)
 {
-	size_t na = 0, nb = 0;
-	for (size_t i = 0; i < d->n; i++) {
-		na += d->lines[i].op != PR_INSERT;
-		nb += d->lines[i].op != PR_DELETE;
+	if (context < 0) {
+		for (size_t i = 0; i < d->n; i++)
+			keep[i] = true;
+		return;
 	}
-	cn_buf_printf(out, "--- %s\n+++ %s\n@@ -%zu,%zu +%zu,%zu @@\n", from, to,
-	              na ? (size_t)1 : 0, na, nb ? (size_t)1 : 0, nb);
+	/* distance to the nearest change, forwards then backwards */
+	size_t c = (size_t)context, far = (size_t)-1, dist = far;
 	for (size_t i = 0; i < d->n; i++) {
-		static const char mark[] = {' ', '+', '-'};
-		cn_buf_putc(out, mark[d->lines[i].op]);
-		cn_buf_append(out, d->lines[i].text, d->lines[i].len);
-		cn_buf_putc(out, '\n');
+		dist = d->lines[i].op != PR_EQUAL ? 0 : (dist == far ? far : dist + 1);
+		keep[i] = dist <= c;
 	}
+	dist = far;
+	for (size_t i = d->n; i-- > 0;) {
+		dist = d->lines[i].op != PR_EQUAL ? 0 : (dist == far ? far : dist + 1);
+		keep[i] = keep[i] || dist <= c;
+	}
+}
+
+void pr_diff_unified(const pr_diff *d, const char *from, const char *to, int context, cn_buf *out)
+{
+	cn_buf_printf(out, "--- %s\n+++ %s\n", from, to);
+	bool *keep = malloc((d->n ? d->n : 1) * sizeof *keep);
+	if (!keep) {
+		out->failed = true;
+		return;
+	}
+	pr_diff_keep(d, context, keep);
+	size_t oldpos = 0, newpos = 0, i = 0;
+	while (i < d->n) {
+		if (!keep[i]) {
+			oldpos += d->lines[i].op != PR_INSERT;
+			newpos += d->lines[i].op != PR_DELETE;
+			i++;
+			continue;
+		}
+		size_t e = i, na = 0, nb = 0;
+		for (; e < d->n && keep[e]; e++) {
+			na += d->lines[e].op != PR_INSERT;
+			nb += d->lines[e].op != PR_DELETE;
+		}
+		cn_buf_printf(out, "@@ -%zu,%zu +%zu,%zu @@\n", na ? oldpos + 1 : oldpos, na,
+		              nb ? newpos + 1 : newpos, nb);
+		for (; i < e; i++) {
+			static const char mark[] = {' ', '+', '-'};
+			cn_buf_putc(out, mark[d->lines[i].op]);
+			cn_buf_append(out, d->lines[i].text, d->lines[i].len);
+			cn_buf_putc(out, '\n');
+		}
+		oldpos += na;
+		newpos += nb;
+	}
+	free(keep);
 }

@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pr_diff d;
 	if (pr_diff_lines(t, size / 2, t + size / 2, size - size / 2, &d, &err) == CN_OK) {
 		cn_buf u = CN_BUF_INIT;
-		pr_diff_unified(&d, "a", "b", &u);
+		pr_diff_unified(&d, "a", "b", (int)(size % 5) - 1, &u);
 		cn_buf_free(&u);
 	}
 	pr_diff_free(&d);

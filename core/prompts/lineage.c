@@ -172,9 +172,25 @@ cn_code pr_links_drop(pr_state *s, const char *name, const char *version, cn_err
 	return rc;
 }
 
-/* Recorded links of name (and version) appended to out. */
-static cn_code pr_links_read(pr_state *s, const char *name, const char *version, json_t *out,
-                             cn_err *err)
+/* Created-at of version v among the registry's records, or -1 (gone). */
+static int64_t pr_version_born(json_t *live, const char *v)
+{
+	size_t i;
+	json_t *mv;
+	json_array_foreach(live, i, mv)
+	{
+		if (!strcmp(F(mv, "version"), v))
+			return json_integer_value(json_object_get(mv, "creation_timestamp"));
+	}
+	return -1;
+}
+
+/* Recorded links of name (and version) appended to out. A version deleted
+ * through MLflow's routes (which this service does not see) leaves links
+ * behind; they are skipped here: a link must name a live version and be
+ * no older than it (a re-created name starts again at version 1). */
+static cn_code pr_links_read(pr_state *s, const char *name, const char *version, json_t *live,
+                             json_t *out, cn_err *err)
 {
 	cn_key p;
 	pr_link_key(&p, name, *version ? version : NULL, NULL, NULL);
@@ -194,6 +210,9 @@ static cn_code pr_links_read(pr_state *s, const char *name, const char *version,
 		    !cn_key_get_str(k, klen, &pos, id, sizeof id, NULL) ||
 		    !cn_key_get_i64(v, vlen, &vpos, &at))
 			continue; /* not a link key: nothing this version wrote */
+		int64_t born = pr_version_born(live, ver);
+		if (born < 0 || at < born)
+			continue;
 		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:I}", "name", name,
 		                                     "version", ver, "kind", kind, "id", id,
 		                                     "linked_at", (json_int_t)at));
@@ -304,11 +323,13 @@ PR_METHOD(pr_lineage)
 		rc = pr_load_prompt(s, ctx, F(r, "name"), &model, err);
 	if (rc == CN_OK && *F(r, "version"))
 		rc = pr_check_version(F(r, "version"), "version", err);
-	json_t *links = json_array();
+	json_t *links = json_array(), *live = NULL;
 	if (rc == CN_OK)
 		rc = pr_runs_of(s, ctx, F(r, "name"), F(r, "version"), links, err);
 	if (rc == CN_OK)
-		rc = pr_links_read(s, F(r, "name"), F(r, "version"), links, err);
+		rc = pr_versions_raw(s, ctx, F(r, "name"), &live, err);
+	if (rc == CN_OK)
+		rc = pr_links_read(s, F(r, "name"), F(r, "version"), live, links, err);
 	if (rc == CN_OK) {
 		size_t n = json_array_size(links);
 		json_t **v = malloc((n + 1) * sizeof *v);
@@ -328,6 +349,7 @@ PR_METHOD(pr_lineage)
 		json_decref(doc);
 	}
 	json_decref(links);
+	json_decref(live);
 	json_decref(model);
 	json_decref(r);
 	return rc;

@@ -67,8 +67,8 @@ PR_METHOD(pr_create_prompt)
 		rc = pr_check_tags(json_object_get(r, "tags"), err);
 	if (rc == CN_OK) {
 		json_t *tags = json_pack("[{s:s,s:s}]", "key", PR_TAG_IS_PROMPT, "value", "true");
-		json_array_extend(tags, json_object_get(r, "tags") ? json_object_get(r, "tags")
-		                                                   : json_array());
+		if (json_is_array(json_object_get(r, "tags")))
+			json_array_extend(tags, json_object_get(r, "tags"));
 		json_t *q = json_pack("{s:s,s:o}", "name", F(r, "name"), "tags", tags);
 		if (json_object_get(r, "description"))
 			json_object_set(q, "description", json_object_get(r, "description"));

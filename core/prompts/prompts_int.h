@@ -87,6 +87,11 @@ cn_code pr_load_prompt(pr_state *s, const cn_call_ctx *ctx, const char *name, js
 cn_code pr_load_version(pr_state *s, const cn_call_ctx *ctx, const char *name, const char *version,
                         const char *alias, json_t **pv, cn_err *err);
 
+/* The registry's version records of a prompt, in version order (paged
+ * through SearchModelVersions). */
+cn_code pr_versions_raw(pr_state *s, const cn_call_ctx *ctx, const char *name, json_t **out,
+                        cn_err *err);
+
 #define PR_METHOD(fn)                                                                   \
 	cn_code fn(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb_builder *b, \
 	           cn_fb_ref *resp, cn_err *err)
@@ -103,6 +108,7 @@ PR_METHOD(pr_create_version);
 PR_METHOD(pr_get_version);
 PR_METHOD(pr_list_versions);
 PR_METHOD(pr_delete_version);
+/* render.c */
 PR_METHOD(pr_render_prompt);
 PR_METHOD(pr_diff_versions);
 /* lineage.c */

@@ -38,7 +38,7 @@ static cn_code pr_open(void **state, const cn_service_env *env, cn_err *err)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
 		                  env->data_dir, strerror(errno));
 	}
-	cn_kv_opts opts = {.sync = cfg->sync_writes, .block_cache_mb = 0};
+	cn_kv_opts opts = cn_service_kv_opts(env);
 	cn_code rc = cn_kv_open(&s->db, env->data_dir, pr_cf_names, PR_CF_COUNT_, &opts, err);
 	cn_bus_tls tls = {cfg->tls_cert[0] ? cfg->tls_cert : NULL,
 	                  cfg->tls_key[0] ? cfg->tls_key : NULL,

@@ -90,7 +90,12 @@ typedef struct pr_diff {
 cn_code pr_diff_lines(const char *a, size_t alen, const char *b, size_t blen, pr_diff *out,
                       cn_err *err);
 void pr_diff_free(pr_diff *d);
-/* The diff as unified-diff text (all lines, one hunk, "--- a" / "+++ b"). */
-void pr_diff_unified(const pr_diff *d, const char *from, const char *to, cn_buf *out);
+/* keep[i] (d->n flags): line i is a change or within `context` lines of
+ * one; every line when context < 0. */
+void pr_diff_keep(const pr_diff *d, int context, bool *keep);
+/* The diff as unified-diff text ("--- from", "+++ to", then one "@@" hunk
+ * per run of kept lines, as pr_diff_keep). Nothing but the header when the
+ * texts are equal and context >= 0. */
+void pr_diff_unified(const pr_diff *d, const char *from, const char *to, int context, cn_buf *out);
 
 #endif

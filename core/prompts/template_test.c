@@ -116,18 +116,23 @@ CN_TEST(render_substitutes_and_reports_missing)
 	free(r);
 }
 
-static char *udiff(const char *a, const char *b, size_t *ins, size_t *del)
+static char *udiff_ctx(const char *a, const char *b, int ctx, size_t *ins, size_t *del)
 {
 	pr_diff d;
 	cn_err err;
 	CN_CHECK(pr_diff_lines(a, strlen(a), b, strlen(b), &d, &err) == CN_OK);
 	cn_buf u = CN_BUF_INIT;
-	pr_diff_unified(&d, "a", "b", &u);
+	pr_diff_unified(&d, "a", "b", ctx, &u);
 	cn_buf_putc(&u, '\0');
 	*ins = d.inserted;
 	*del = d.deleted;
 	pr_diff_free(&d);
 	return u.p;
+}
+
+static char *udiff(const char *a, const char *b, size_t *ins, size_t *del)
+{
+	return udiff_ctx(a, b, -1, ins, del);
 }
 
 CN_TEST(diff_of_lines)
@@ -147,6 +152,22 @@ CN_TEST(diff_of_lines)
 	u = udiff("x\ny\nz", "y\nz\nx", &i, &d);
 	CN_CHECK_EQ_INT(i, 1);
 	CN_CHECK_EQ_INT(d, 1);
+	free(u);
+}
+
+CN_TEST(diff_hunks_with_context)
+{
+	size_t i, d;
+	char *u =
+	        udiff_ctx("1\n2\n3\n4\n5\n6\n7\n8\n9\n", "1\nX\n3\n4\n5\n6\n7\n8\nY\n", 1, &i, &d);
+	CN_CHECK_STR(
+	        u, "--- a\n+++ b\n@@ -1,3 +1,3 @@\n 1\n-2\n+X\n 3\n@@ -8,2 +8,2 @@\n 8\n-9\n+Y\n");
+	free(u);
+	u = udiff_ctx("a\nb\n", "a\nb\n", 3, &i, &d);
+	CN_CHECK_STR(u, "--- a\n+++ b\n");
+	free(u);
+	u = udiff_ctx("a\nb\nc\n", "a\nc\n", 0, &i, &d);
+	CN_CHECK_STR(u, "--- a\n+++ b\n@@ -2,1 +1,0 @@\n-b\n");
 	free(u);
 }
 

@@ -1,6 +1,6 @@
 /*
  * core/prompts/versions.c: prompt versions -- add (immutable), get by
- * number or alias, list, delete, render and diff.
+ * number or alias, list, delete.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -191,6 +191,9 @@ PR_METHOD(pr_create_version)
 	return rc;
 }
 
+/* One registry call on the hot path (load, render): the version itself,
+ * which carries the prompt tag as MLflow's client writes it. The model is
+ * read only to explain a miss or a version without that tag. */
 cn_code pr_load_version(pr_state *s, const cn_call_ctx *ctx, const char *name, const char *version,
                         const char *alias, json_t **pv, cn_err *err)
 {
@@ -201,42 +204,45 @@ cn_code pr_load_version(pr_state *s, const cn_call_ctx *ctx, const char *name, c
 	if (!*version && !*alias)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
 		                  "Missing value for required parameter 'version' (or 'alias')");
-	if (*version) {
-		cn_code rc = pr_check_version(version, "version", err);
-		if (rc != CN_OK)
-			return rc;
+	if (!*name)
+		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
+		                  "Missing value for required parameter 'name'.");
+	cn_code rc = *version ? pr_check_version(version, "version", err) : CN_OK;
+	if (rc != CN_OK)
+		return rc;
+	json_t *q = json_pack("{s:s,s:s}", "name", name, *version ? "version" : "alias",
+	                      *version ? version : alias),
+	       *rep = NULL, *model = NULL;
+	rc = pr_call(s, ctx, PR_REGISTRY, *version ? "GetModelVersion" : "GetModelVersionByAlias",
+	             q, &rep, err);
+	json_decref(q);
+	json_t *mv = json_object_get(rep, "model_version");
+	const char *tag = pr_tag(mv, "tags", PR_TAG_IS_PROMPT);
+	if (rc == CN_OK && tag && !strcmp(tag, "true")) {
+		if (!(*pv = pr_version_of(mv, NULL, err)))
+			rc = err->code;
+		json_decref(rep);
+		return rc;
 	}
-	json_t *model = NULL, *rep = NULL;
-	cn_code rc = pr_load_prompt(s, ctx, name, &model, err);
-	if (rc == CN_OK && *alias) { /* the registry's answer is MLflow's 400 */
-		bool found = false;
-		size_t i;
-		json_t *a;
-		json_array_foreach(json_object_get(model, "aliases"), i, a) found |=
-		        !strcmp(pr_str(a, "alias"), alias);
-		if (!found)
+	/* A miss, or a version without the tag: the model says which. The
+	 * registry's miss of an alias is MLflow's 400; here it is a 404. */
+	bool alias_miss = rc == CN_INVALID_PARAMETER_VALUE && *alias;
+	if (rc == CN_OK || rc == CN_RESOURCE_DOES_NOT_EXIST || alias_miss) {
+		cn_code got = rc;
+		rc = pr_load_prompt(s, ctx, name, &model, err);
+		if (rc == CN_OK && got != CN_OK && *version)
+			rc = cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
+			                "Prompt (name=%.600s, version=%s) not found", name,
+			                version);
+		else if (rc == CN_OK && got != CN_OK)
 			rc = cn_err_set(err, CN_RESOURCE_DOES_NOT_EXIST,
 			                "Prompt alias '%.255s' not found for prompt %.600s", alias,
 			                name);
+		else if (rc == CN_OK && !(*pv = pr_version_of(mv, model, err)))
+			rc = err->code;
 	}
-	if (rc == CN_OK) {
-		json_t *q = json_pack("{s:s,s:s}", "name", name, *version ? "version" : "alias",
-		                      *version ? version : alias);
-		rc = pr_call(s, ctx, PR_REGISTRY,
-		             *version ? "GetModelVersion" : "GetModelVersionByAlias", q, &rep, err);
-		json_decref(q);
-		if (rc == CN_RESOURCE_DOES_NOT_EXIST && *version)
-			cn_err_set(err, rc, "Prompt (name=%.600s, version=%s) not found", name,
-			           version);
-		else if (rc == CN_RESOURCE_DOES_NOT_EXIST)
-			cn_err_set(err, rc, "Prompt alias '%.255s' not found for prompt %.600s",
-			           alias, name);
-	}
-	if (rc == CN_OK &&
-	    !(*pv = pr_version_of(json_object_get(rep, "model_version"), model, err)))
-		rc = err->code;
-	json_decref(rep);
 	json_decref(model);
+	json_decref(rep);
 	return rc;
 }
 
@@ -271,17 +277,13 @@ static void pr_aliases_from(json_t *model, json_t *mv)
 	json_object_set_new(mv, "aliases", out);
 }
 
-PR_METHOD(pr_list_versions)
+cn_code pr_versions_raw(pr_state *s, const cn_call_ctx *ctx, const char *name, json_t **out,
+                        cn_err *err)
 {
-	pr_state *s = st;
-	json_t *r, *model = NULL;
-	cn_code rc = pr_request("ListPromptVersions", req, &r, err);
-	if (rc == CN_OK)
-		rc = pr_load_prompt(s, ctx, F(r, "name"), &model, err);
-	json_t *out = json_array();
+	*out = json_array();
 	cn_buf f = CN_BUF_INIT;
 	cn_buf_puts(&f, "name = '");
-	for (const char *c = F(r, "name"); *c; c++) {
+	for (const char *c = name; *c; c++) {
 		if (*c == '\'' || *c == '\\')
 			cn_buf_putc(&f, '\\');
 		cn_buf_putc(&f, *c);
@@ -289,6 +291,8 @@ PR_METHOD(pr_list_versions)
 	/* Versions of prompts are hidden from version search unless asked for. */
 	cn_buf_puts(&f, "' AND tags.`" PR_TAG_IS_PROMPT "` = 'true'");
 	cn_buf_putc(&f, '\0');
+	cn_code rc =
+	        cn_buf_failed(&f) ? cn_err_set(err, CN_INTERNAL_ERROR, "out of memory") : CN_OK;
 	char *token = NULL;
 	while (rc == CN_OK) {
 		json_t *q = json_pack("{s:s,s:[s],s:i}", "filter", f.p, "order_by",
@@ -298,33 +302,51 @@ PR_METHOD(pr_list_versions)
 			json_object_set_new(q, "page_token", json_string(token));
 		rc = pr_call(s, ctx, PR_REGISTRY, "SearchModelVersions", q, &rep, err);
 		json_decref(q);
-		size_t i;
-		json_t *mv;
-		json_array_foreach(json_object_get(rep, "model_versions"), i, mv)
-		{
-			if (rc != CN_OK)
-				break;
-			pr_aliases_from(model, mv);
-			json_t *pv = pr_version_of(mv, model, err);
-			if (!pv)
-				rc = err->code;
-			else
-				json_array_append_new(out, pv);
-		}
+		if (rc == CN_OK)
+			json_array_extend(*out, json_object_get(rep, "model_versions"));
 		free(token);
-		token = *F(rep, "next_page_token") ? strdup(F(rep, "next_page_token")) : NULL;
+		token = rc == CN_OK && *F(rep, "next_page_token")
+		                ? strdup(F(rep, "next_page_token"))
+		                : NULL;
 		json_decref(rep);
 		if (!token)
 			break;
 	}
 	free(token);
 	cn_buf_free(&f);
+	return rc;
+}
+
+PR_METHOD(pr_list_versions)
+{
+	pr_state *s = st;
+	json_t *r, *model = NULL, *raw = NULL;
+	cn_code rc = pr_request("ListPromptVersions", req, &r, err);
+	if (rc == CN_OK)
+		rc = pr_load_prompt(s, ctx, F(r, "name"), &model, err);
+	if (rc == CN_OK)
+		rc = pr_versions_raw(s, ctx, F(r, "name"), &raw, err);
+	json_t *out = json_array();
+	size_t i;
+	json_t *mv;
+	json_array_foreach(raw, i, mv)
+	{
+		if (rc != CN_OK)
+			break;
+		pr_aliases_from(model, mv);
+		json_t *pv = pr_version_of(mv, model, err);
+		if (!pv)
+			rc = err->code;
+		else
+			json_array_append_new(out, pv);
+	}
 	if (rc == CN_OK) {
 		json_t *doc = json_pack("{s:O}", "prompt_versions", out);
 		rc = pr_answer(b, "ListPromptVersionsResponse", doc, resp, err);
 		json_decref(doc);
 	}
 	json_decref(out);
+	json_decref(raw);
 	json_decref(model);
 	json_decref(r);
 	return rc;
@@ -357,226 +379,6 @@ PR_METHOD(pr_delete_version)
 	}
 	json_decref(rep);
 	json_decref(model);
-	json_decref(r);
-	return rc;
-}
-
-/* ---- render ----------------------------------------------------------- */
-
-typedef struct pr_vals {
-	const char **names, **values;
-	size_t *nlen, *vlen, n;
-} pr_vals;
-
-static void pr_vals_free(pr_vals *v)
-{
-	free(v->names);
-	free(v->values);
-	free(v->nlen);
-	free(v->vlen);
-}
-
-/* Format one text; missing names accumulate in `missing`. */
-static cn_code pr_format(const char *text, const pr_values *v, json_t **out, cn_buf *missing,
-                         cn_err *err)
-{
-	pr_parsed p;
-	size_t len = strlen(text);
-	cn_code rc = pr_parse_lenient(text, len, &p, err);
-	cn_buf o = CN_BUF_INIT;
-	if (rc == CN_OK)
-		pr_render(text, len, &p, v, &o, missing);
-	pr_parsed_free(&p);
-	if (rc == CN_OK && cn_buf_failed(&o))
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	if (rc == CN_OK)
-		*out = json_stringn(o.p ? o.p : "", o.len);
-	cn_buf_free(&o);
-	return rc;
-}
-
-PR_METHOD(pr_render_prompt)
-{
-	json_t *r, *pv = NULL;
-	cn_code rc = pr_request("RenderPrompt", req, &r, err);
-	if (rc == CN_OK)
-		rc = pr_load_version(st, ctx, F(r, "name"), F(r, "version"), F(r, "alias"), &pv,
-		                     err);
-	json_t *vars = json_object_get(r, "variables");
-	size_t n = json_array_size(vars);
-	pr_vals v = {calloc(n + 1, sizeof(char *)), calloc(n + 1, sizeof(char *)),
-	             calloc(n + 1, sizeof(size_t)), calloc(n + 1, sizeof(size_t)), n};
-	if (rc == CN_OK && (!v.names || !v.values || !v.nlen || !v.vlen))
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	for (size_t i = 0; rc == CN_OK && i < n; i++) {
-		json_t *e = json_array_get(vars, i);
-		v.names[i] = F(e, "name");
-		v.nlen[i] = strlen(v.names[i]);
-		v.values[i] = F(e, "value");
-		v.vlen[i] = json_string_length(json_object_get(e, "value"));
-		if (!v.nlen[i])
-			rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-			                "variables[%zu] has no 'name'", i);
-		for (size_t j = 0; rc == CN_OK && j < i; j++)
-			if (!strcmp(v.names[i], v.names[j]))
-				rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-				                "variable '%.200s' is given twice", v.names[i]);
-	}
-	pr_values pv_ = {(const char *const *)v.names, v.nlen, (const char *const *)v.values,
-	                 v.vlen, n};
-	cn_buf missing = CN_BUF_INIT;
-	json_t *doc = NULL;
-	if (rc == CN_OK) {
-		doc = json_pack("{s:O,s:O,s:O}", "name", json_object_get(pv, "name"), "version",
-		                json_object_get(pv, "version"), "template_type",
-		                json_object_get(pv, "template_type"));
-		json_t *msgs = json_object_get(pv, "messages");
-		if (json_is_array(msgs)) {
-			json_t *out = json_array(), *m;
-			size_t i;
-			json_array_foreach(msgs, i, m)
-			{
-				json_t *c = NULL;
-				if (rc == CN_OK)
-					rc = pr_format(F(m, "content"), &pv_, &c, &missing, err);
-				if (rc == CN_OK)
-					json_array_append_new(out, json_pack("{s:s,s:o}", "role",
-					                                     F(m, "role"),
-					                                     "content", c));
-			}
-			json_object_set_new(doc, "messages", out);
-		} else {
-			json_t *txt = NULL;
-			rc = pr_format(F(pv, "template"), &pv_, &txt, &missing, err);
-			if (rc == CN_OK)
-				json_object_set_new(doc, "text", txt);
-		}
-	}
-	if (rc == CN_OK && missing.len) {
-		cn_buf names = CN_BUF_INIT;
-		size_t cnt = 0;
-		for (size_t i = 0; i < missing.len; i += strlen(missing.p + i) + 1, cnt++)
-			cn_buf_printf(&names, "%s'%s'", cnt ? ", " : "", missing.p + i);
-		cn_buf_putc(&names, '\0');
-		rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                "Missing value for %s %.900s: the template of %s version %s uses "
-		                "%s",
-		                cnt > 1 ? "variables" : "variable", names.p, F(pv, "name"),
-		                F(pv, "version"), cnt > 1 ? "them" : "it");
-		cn_buf_free(&names);
-	}
-	if (rc == CN_OK) {
-		json_t *unused = json_array(), *used = json_object_get(pv, "variables");
-		for (size_t i = 0; i < n; i++) {
-			bool found = false;
-			size_t k;
-			json_t *u;
-			json_array_foreach(used, k, u) found |=
-			        !strcmp(json_string_value(u), v.names[i]);
-			if (!found)
-				json_array_append_new(unused, json_string(v.names[i]));
-		}
-		json_object_set_new(doc, "unused_variables", unused);
-		if (json_object_get(pv, "response_format"))
-			json_object_set(doc, "response_format",
-			                json_object_get(pv, "response_format"));
-		if (json_object_get(pv, "model_config"))
-			json_object_set(doc, "model_config", json_object_get(pv, "model_config"));
-		rc = pr_answer(b, "RenderPromptResponse", doc, resp, err);
-	}
-	cn_buf_free(&missing);
-	pr_vals_free(&v);
-	json_decref(doc);
-	json_decref(pv);
-	json_decref(r);
-	return rc;
-}
-
-/* ---- diff ------------------------------------------------------------- */
-
-static json_t *pr_minus(json_t *a, json_t *b)
-{
-	json_t *out = json_array(), *x, *y;
-	size_t i, k;
-	json_array_foreach(a, i, x)
-	{
-		bool in = false;
-		json_array_foreach(b, k, y) in |= json_equal(x, y);
-		if (!in)
-			json_array_append(out, x);
-	}
-	return out;
-}
-
-static json_t *pr_diff_doc(json_t *from, json_t *to, const pr_diff *d)
-{
-	json_t *lines = json_array();
-	static const char *const ops[] = {"equal", "insert", "delete"};
-	for (size_t i = 0; i < d->n; i++) {
-		const pr_diff_line *l = &d->lines[i];
-		json_t *e = json_pack("{s:s,s:s%}", "op", ops[l->op], "text", l->text, l->len);
-		if (l->from_line)
-			json_object_set_new(e, "from_line", json_integer(l->from_line));
-		if (l->to_line)
-			json_object_set_new(e, "to_line", json_integer(l->to_line));
-		json_array_append_new(lines, e);
-	}
-	json_t *changed = json_array();
-	const char *fields[] = {"template_type", "response_format", "model_config",
-	                        "commit_message"};
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-		json_t *x = json_object_get(from, fields[i]), *y = json_object_get(to, fields[i]);
-		if (!(x == y || (x && y && json_equal(x, y))))
-			json_array_append_new(changed, json_string(fields[i]));
-	}
-	json_t *vf = json_object_get(from, "variables"), *vt = json_object_get(to, "variables");
-	return json_pack(
-	        "{s:O,s:O,s:O,s:o,s:I,s:I,s:o,s:o,s:o}", "name", json_object_get(from, "name"),
-	        "from_version", json_object_get(from, "version"), "to_version",
-	        json_object_get(to, "version"), "lines", lines, "inserted", (json_int_t)d->inserted,
-	        "deleted", (json_int_t)d->deleted, "variables_added", pr_minus(vt, vf),
-	        "variables_removed", pr_minus(vf, vt), "changed_fields", changed);
-}
-
-PR_METHOD(pr_diff_versions)
-{
-	json_t *r, *from = NULL, *to = NULL;
-	cn_code rc = pr_request("DiffPromptVersions", req, &r, err);
-	if (rc == CN_OK && !*F(r, "from_version"))
-		rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                "Missing value for required parameter 'from_version'.");
-	if (rc == CN_OK && !*F(r, "to_version"))
-		rc = cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
-		                "Missing value for required parameter 'to_version'.");
-	if (rc == CN_OK)
-		rc = pr_load_version(st, ctx, F(r, "name"), F(r, "from_version"), "", &from, err);
-	if (rc == CN_OK)
-		rc = pr_load_version(st, ctx, F(r, "name"), F(r, "to_version"), "", &to, err);
-	char *a = NULL, *bt = NULL;
-	size_t alen = 0, blen = 0;
-	if (rc == CN_OK &&
-	    (!(a = pr_version_text(from, &alen)) || !(bt = pr_version_text(to, &blen))))
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	pr_diff d = {0};
-	if (rc == CN_OK)
-		rc = pr_diff_lines(a, alen, bt, blen, &d, err);
-	if (rc == CN_OK) {
-		json_t *doc = pr_diff_doc(from, to, &d);
-		cn_buf u = CN_BUF_INIT;
-		char fa[PR_NAME_MAX + 64], fb[PR_NAME_MAX + 64];
-		snprintf(fa, sizeof fa, "%s", F(from, "uri"));
-		snprintf(fb, sizeof fb, "%s", F(to, "uri"));
-		pr_diff_unified(&d, fa, fb, &u);
-		json_object_set_new(doc, "unified", json_stringn(u.p ? u.p : "", u.len));
-		cn_buf_free(&u);
-		rc = pr_answer(b, "DiffPromptVersionsResponse", doc, resp, err);
-		json_decref(doc);
-	}
-	pr_diff_free(&d);
-	free(a);
-	free(bt);
-	json_decref(from);
-	json_decref(to);
 	json_decref(r);
 	return rc;
 }

@@ -13,6 +13,13 @@
  *                                                   aliases (derived from the model)
  *   version_counters name (raw bytes)            -> u64 big-endian: the highest
  *                                                   version ever issued for the name
+ *   version_stages   name string, u8 stage,      -> "" : the per-stage index
+ *                    u64 version                    (stages.c), written in the
+ *                                                   same batch as the version
+ *   webhooks         webhook id (32 hex)         -> Webhook FlatBuffer with secret
+ *                                                   (schemas/registry/webhooks.fbs)
+ *   webhook_deliveries webhook id, u64 sequence  -> WebhookDelivery: the bounded
+ *                                                   delivery log (webhook_log.c)
  * Key parts use core/store/key.h (order-preserving), so a model's versions
  * are one prefix scan in version order.
  *
@@ -44,7 +51,14 @@
  *   registry.version.tag_set      ModelVersion as stored
  *   registry.version.tag_deleted  ModelVersion as stored
  * Prompt or model: a subscriber tells them apart by the model's tags
- * (mlflow.prompt.is_prompt = "true"), as MLflow's webhooks do.
+ * (mlflow.prompt.is_prompt = "true").
+ *
+ * Webhooks are not driven by these bus events: MLflow's webhook payloads
+ * carry what the request said (the tag key and value, the alias), which a
+ * stored record does not, so each method hands MLflow's `data` to
+ * reg_webhook_fire after its commit (webhook_deliver.c), choosing the
+ * PROMPT_* entities when the model is a prompt. The prompts service calls
+ * these methods over the bus, so its changes fire the prompt events too.
  */
 #ifndef CN_REGISTRY_H
 #define CN_REGISTRY_H

@@ -211,8 +211,8 @@ typedef struct reg_wh_attempt {
 cn_code reg_wh_log_open(reg_state *s, cn_err *err);
 void reg_wh_log_close(reg_state *s);
 void reg_wh_log(reg_state *s, const reg_wh_attempt *a);
-/* Add deletes of every record of a webhook to batch. */
-cn_code reg_wh_log_drop(reg_state *s, cn_kv_batch *batch, const char *id, size_t len, cn_err *err);
+/* Delete a webhook and its delivery log in one batch. */
+cn_code reg_wh_delete(reg_state *s, const char *id, size_t len, cn_err *err);
 REG_METHOD(reg_create_webhook);
 REG_METHOD(reg_list_webhooks);
 REG_METHOD(reg_get_webhook);

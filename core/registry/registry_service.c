@@ -51,7 +51,7 @@ static cn_code reg_open(void **state, const cn_service_env *env, cn_err *err)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "cannot create data directory %s: %s",
 		                  env->data_dir, strerror(errno));
 	}
-	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
+	cn_kv_opts opts = cn_service_kv_opts(env);
 	rc = cn_kv_open(&s->db, env->data_dir, reg_cf_names, REG_CF_COUNT_, &opts, err);
 	if (rc != CN_OK) {
 		reg_free(s);

@@ -277,12 +277,7 @@ REG_METHOD(reg_delete_webhook)
 		return rc;
 	json_decref(wh);
 	/* The webhook and its delivery log go in one batch. */
-	cn_kv_batch *batch = cn_kv_batch_new();
-	cn_kv_batch_del(batch, REG_CF_WEBHOOKS, id.ptr, id.len);
-	rc = reg_wh_log_drop(s, batch, id.ptr, id.len, err);
-	if (rc == CN_OK)
-		rc = reg_write(s, batch, err);
-	cn_kv_batch_free(batch);
+	rc = reg_wh_delete(s, id.ptr, id.len, err);
 	if (rc == CN_OK) {
 		char wid[33];
 		snprintf(wid, sizeof wid, "%.*s", (int)id.len, id.ptr);

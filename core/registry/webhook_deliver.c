@@ -38,10 +38,12 @@
 #include "core/registry/registry_int.h"
 #include "schemas/cairn_schema.h"
 
-#define WH_EVENTS_MAX  1024 /* events not yet fanned out */
-#define WH_TARGET_MAX  256  /* jobs queued for one webhook */
-#define WH_WORKERS_MAX 64
-#define WH_BODY_MAX    4096 /* response body kept for the test call */
+#define WH_EVENTS_MAX      1024 /* events not yet fanned out */
+#define WH_TARGET_MAX      256  /* jobs queued for one webhook */
+#define WH_WORKERS_MAX     64
+#define WH_BODY_MAX        4096     /* response body kept for the test call */
+#define WH_RETRY_AFTER_MAX 3600000L /* ms */
+#define WH_TEST_WAIT_MAX   60000L   /* ms: one wait of the synchronous test call */
 
 typedef struct wh_event {
 	reg_wh_kind kind;
@@ -132,9 +134,18 @@ static int wh_on_body(void *arg, const void *p, size_t n)
 	return CAIRN_OK;
 }
 
-/* One signed POST. Returns the HTTP status, or 0 with why set. */
-static int wh_post(const char *url, const char *secret, const wh_job *j, long timeout_s, wh_resp *r,
-                   char *why, size_t whylen)
+/* Shutdown cancels attempts in flight instead of waiting out the timeout.
+ * Reads stop without mu: a stale false only delays the cancel by a poll. */
+static int wh_cancelled(void *arg)
+{
+	const reg_webhooks *w = arg;
+	return w && __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
+}
+
+/* One signed POST. Returns the HTTP status, or 0 with why set. w may be
+ * NULL (the test call: no cancel). */
+static int wh_post(reg_webhooks *w, const char *url, const char *secret, const wh_job *j,
+                   long timeout_s, wh_resp *r, char *why, size_t whylen)
 {
 	char sig[REG_WH_SIG_MAX];
 	/* No "Expect: 100-continue": receivers (Python's http.server among
@@ -162,7 +173,9 @@ static int wh_post(const char *url, const char *secret, const wh_job *j, long ti
 	                          .on_body = wh_on_body,
 	                          .response_arg = r,
 	                          .timeout_ms = timeout_s * 1000,
-	                          .connect_timeout_ms = timeout_s * 1000};
+	                          .connect_timeout_ms = timeout_s * 1000,
+	                          .is_cancelled = w ? wh_cancelled : NULL,
+	                          .cancel_arg = w};
 	cairn_http_response resp = {.size = sizeof resp};
 	cairn_error e = {0};
 	r->now_ms = cn_now_ms();
@@ -243,7 +256,9 @@ static void wh_fanout(reg_webhooks *w, wh_event *ev)
 	if (!reg_wh_event_of(ev->kind, ev->prompt, &entity, &action))
 		return;
 	cn_kv_iter *it = cn_kv_iter_new(w->reg->db, REG_CF_WEBHOOKS, NULL, 0);
-	for (cn_kv_iter_seek_first(it); it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t vl;
 		const uint8_t *v = cn_kv_iter_value(it, &vl);
 		json_t *wh;
@@ -296,12 +311,13 @@ static bool wh_attempt(reg_webhooks *w, const char *wid, wh_job *j, int64_t *due
 	wh_resp *r = calloc(1, sizeof *r);
 	if (!r) {
 		json_decref(wh);
+		*due = cn_now_ms() + 1000; /* out of memory: try again in a while */
 		return false;
 	}
 	r->retry_after_ms = -1;
 	char why[256] = "";
 	int64_t t0 = cn_now_ms();
-	int st = wh_post(wh_str(json_object_get(wh, "url")),
+	int st = wh_post(w, wh_str(json_object_get(wh, "url")),
 	                 json_string_value(json_object_get(wh, "secret")), j, w->timeout_s, r, why,
 	                 sizeof why);
 	int64_t t1 = cn_now_ms();
@@ -319,8 +335,11 @@ static bool wh_attempt(reg_webhooks *w, const char *wid, wh_job *j, int64_t *due
 	                    .duration_ms = t1 - t0};
 	if (again) {
 		long wait = -1;
+		/* A waiting retry holds no thread, so a long Retry-After is kept
+		 * (up to an hour, against a receiver's nonsense). */
 		if (reg_wh_honours_retry_after(st))
-			wait = r->retry_after_ms;
+			wait = r->retry_after_ms > WH_RETRY_AFTER_MAX ? WH_RETRY_AFTER_MAX
+			                                              : r->retry_after_ms;
 		if (wait < 0) {
 			pthread_mutex_lock(&w->mu);
 			double jitter = (double)(rand_r(&w->rand) % 1000) / 1000.0;
@@ -450,7 +469,7 @@ void reg_webhooks_stop(reg_state *s)
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->mu);
-	w->stop = true;
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < w->nthreads; i++)
@@ -564,15 +583,18 @@ REG_METHOD(reg_test_webhook)
 			r->retry_after_ms = -1;
 			r->blen = 0;
 			r->body[0] = '\0';
-			status = wh_post(wh_str(json_object_get(wh, "url")),
+			status = wh_post(NULL, wh_str(json_object_get(wh, "url")),
 			                 json_string_value(json_object_get(wh, "secret")), j,
 			                 s->webhooks->timeout_s, r, why, sizeof why);
 			j->attempts++;
 			if (!reg_wh_retryable(status) || j->attempts > s->webhooks->max_retries)
 				break;
+			/* The caller waits here: Retry-After capped at a minute. */
 			long wait = reg_wh_honours_retry_after(status) ? r->retry_after_ms : -1;
 			if (wait < 0)
 				wait = reg_wh_backoff_ms(j->attempts, 0.5);
+			if (wait > WH_TEST_WAIT_MAX)
+				wait = WH_TEST_WAIT_MAX;
 			struct timespec ts = {.tv_sec = wait / 1000,
 			                      .tv_nsec = (wait % 1000) * 1000000L};
 			nanosleep(&ts, NULL);

@@ -51,7 +51,9 @@ static wh_count *wh_count_of(reg_state *s, struct reg_wh_counts *c, const char *
 	memcpy(e->id, id, WH_ID_LEN);
 	e->n = 0;
 	cn_kv_iter *it = cn_kv_iter_new(s->db, REG_CF_DELIVERIES, id, WH_ID_LEN);
-	for (cn_kv_iter_seek_first(it); it && cn_kv_iter_valid(it); cn_kv_iter_next(it))
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it))
 		e->n++;
 	cn_kv_iter_free(it);
 	return e;
@@ -76,6 +78,15 @@ void reg_wh_log(reg_state *s, const reg_wh_attempt *a)
 	if (a->next_ms)
 		json_object_set_new(d, "next_attempt_timestamp", json_integer(a->next_ms));
 	pthread_mutex_lock(&s->log_mu);
+	/* Deletes take log_mu too (reg_wh_delete): no record outlives its webhook. */
+	cn_kv_val wv;
+	cn_err gerr;
+	if (cn_kv_get(s->db, REG_CF_WEBHOOKS, a->webhook_id, WH_ID_LEN, &wv, &gerr) != CN_OK) {
+		pthread_mutex_unlock(&s->log_mu);
+		json_decref(d);
+		return;
+	}
+	cn_kv_val_release(&wv);
 	uint64_t seq = (uint64_t)cn_now_ms() * 1000;
 	s->log_seq = seq > s->log_seq ? seq : s->log_seq + 1;
 	cn_key k;
@@ -93,8 +104,9 @@ void reg_wh_log(reg_state *s, const reg_wh_attempt *a)
 		/* The oldest records are the first keys of the prefix. */
 		cn_kv_iter *it = cn_kv_iter_new(s->db, REG_CF_DELIVERIES, a->webhook_id, WH_ID_LEN);
 		long n = 0;
-		for (cn_kv_iter_seek_first(it); it && cn_kv_iter_valid(it) && n < drop;
-		     cn_kv_iter_next(it), n++) {
+		if (it)
+			cn_kv_iter_seek_first(it);
+		for (; it && cn_kv_iter_valid(it) && n < drop; cn_kv_iter_next(it), n++) {
 			size_t kl;
 			const uint8_t *old = cn_kv_iter_key(it, &kl);
 			cn_kv_batch_del(b, REG_CF_DELIVERIES, old, kl);
@@ -111,28 +123,35 @@ void reg_wh_log(reg_state *s, const reg_wh_attempt *a)
 	json_decref(d);
 }
 
-cn_code reg_wh_log_drop(reg_state *s, cn_kv_batch *batch, const char *id, size_t len, cn_err *err)
+cn_code reg_wh_delete(reg_state *s, const char *id, size_t len, cn_err *err)
 {
-	if (len != WH_ID_LEN)
-		return CN_OK;
+	cn_kv_batch *batch = cn_kv_batch_new();
+	if (!batch)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	pthread_mutex_lock(&s->log_mu);
-	cn_kv_iter *it = cn_kv_iter_new(s->db, REG_CF_DELIVERIES, id, len);
-	for (cn_kv_iter_seek_first(it); it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+	cn_kv_batch_del(batch, REG_CF_WEBHOOKS, id, len);
+	cn_kv_iter *it =
+	        len == WH_ID_LEN ? cn_kv_iter_new(s->db, REG_CF_DELIVERIES, id, len) : NULL;
+	if (it)
+		cn_kv_iter_seek_first(it);
+	for (; it && cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
 		size_t kl;
 		const uint8_t *k = cn_kv_iter_key(it, &kl);
 		cn_kv_batch_del(batch, REG_CF_DELIVERIES, k, kl);
 	}
-	cn_code rc = it ? cn_kv_iter_status(it, err)
-	                : cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	cn_code rc = it ? cn_kv_iter_status(it, err) : CN_OK;
 	cn_kv_iter_free(it);
+	if (rc == CN_OK)
+		rc = reg_write(s, batch, err);
 	/* Forget the count: a webhook id is never reused. */
 	struct reg_wh_counts *c = wh_counts(s);
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; rc == CN_OK && len == WH_ID_LEN && i < c->n; i++)
 		if (!memcmp(c->v[i].id, id, WH_ID_LEN)) {
 			c->v[i] = c->v[--c->n];
 			break;
 		}
 	pthread_mutex_unlock(&s->log_mu);
+	cn_kv_batch_free(batch);
 	return rc;
 }
 

@@ -3,9 +3,11 @@
  *
  * Tuning aims at a small idle footprint per service database with good
  * write throughput:
- *  - one LRU block cache per database (block_cache_mb, default 8 MiB)
- *    shared by all its column families, holding index and filter blocks
- *    too so that memory stays bounded by the cache, not by open files;
+ *  - one LRU block cache shared by all column families, holding index and
+ *    filter blocks too so that memory stays bounded by the cache, not by
+ *    open files: per process when the databases are opened with a
+ *    cn_kv_shared (the service runtime does: config kv_block_cache_bytes,
+ *    16 MiB), else per database (block_cache_mb, default 8 MiB);
  *  - 8 MiB memtables, at most 32 MiB across column families, and the WAL
  *    capped at 64 MiB so a rarely written family cannot pin old WAL files;
  *  - full bloom filters (10 bits/key): point reads of absent keys skip SSTs;
@@ -21,7 +23,14 @@
  *    32 service workers small single-metric writes are CPU-bound, not
  *    fsync-bound (fdatasync ~0.3 ms, 3-4 writers per group). Measured with
  *    log-metric, 32 connections: 12% less CPU per request (138 vs 157 us
- *    mean, 4 interleaved runs each), log-batch no slower.
+ *    mean, 4 interleaved runs each), log-batch no slower. Measured again
+ *    once the audit record rode in the same batch (issue 3; two servers up
+ *    at once, 5 s wrk runs alternating, 4 pairs, load average ~18 on the
+ *    shared 2 cores): with all three on, log-batch 1000 points x 8 conns
+ *    got 0.76-1.24x the req/s (geometric mean 0.93) at 0.82-1.15x the CPU
+ *    per request, log-metric x 32 conns 0.71-1.39x (mean 1.05) at
+ *    0.98-1.08x the CPU: no win for either within the noise, a little
+ *    more CPU for single writes, so they stay off.
  *  - point-in-time WAL recovery: after kill -9 or power loss a torn WAL tail
  *    (never acknowledged) is dropped and the database opens.
  */
@@ -30,6 +39,7 @@
 #include "core/fsutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,18 +52,29 @@
 #define KV_DEFAULT_CACHE_MB 8
 #define KV_MB               ((size_t)1 << 20)
 
+struct cn_kv_shared {
+	rocksdb_cache_t *cache;
+	pthread_rwlock_t mu; /* guards dbs; held for reading while a reader uses them */
+	cn_kv **dbs;
+	size_t n, cap;
+};
+
 struct cn_kv {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
 	rocksdb_block_based_table_options_t *topts;
-	rocksdb_cache_t *cache;
+	rocksdb_cache_t *cache; /* own cache; NULL when shared->cache is used */
+	cn_kv_shared *shared;   /* NULL when opened alone */
+	char **cf_names;        /* addressable families, by index (cn_kv_cf_find) */
 	rocksdb_writeoptions_t *wo;
+	rocksdb_writeoptions_t *wo_unsynced;
 	rocksdb_readoptions_t *ro;
 	rocksdb_column_family_handle_t **handles; /* every family opened, [0] = "default" */
 	int nhandles;
 	rocksdb_column_family_handle_t **cf; /* by caller's index, into handles */
 	int ncf;
 	bool sync;
+	bool listed; /* in shared->dbs */
 	atomic_uint_fast64_t writes, reads;
 	atomic_uint_fast64_t shared_max; /* highest syncs_shared_estimate reported */
 };
@@ -101,7 +122,7 @@ static int kv_cmp(const void *a, size_t alen, const void *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-static void kv_tune(cn_kv *db, int compression)
+static void kv_tune(cn_kv *db, rocksdb_cache_t *cache, int compression)
 {
 	rocksdb_options_t *o = db->opts;
 	rocksdb_options_set_create_if_missing(o, 1);
@@ -125,7 +146,7 @@ static void kv_tune(cn_kv *db, int compression)
 	rocksdb_options_set_compression(o, compression);
 
 	rocksdb_block_based_table_options_t *t = db->topts;
-	rocksdb_block_based_options_set_block_cache(t, db->cache);
+	rocksdb_block_based_options_set_block_cache(t, cache);
 	/* Ownership of the policy passes to the table options. */
 	rocksdb_block_based_options_set_filter_policy(t,
 	                                              rocksdb_filterpolicy_create_bloom_full(10));
@@ -135,10 +156,50 @@ static void kv_tune(cn_kv *db, int compression)
 	rocksdb_options_set_block_based_table_factory(o, t);
 }
 
+/* Takes db out of its shared list; waits for readers using the list. */
+static void kv_unlist(cn_kv *db)
+{
+	cn_kv_shared *sh = db->shared;
+	if (!sh || !db->listed)
+		return;
+	pthread_rwlock_wrlock(&sh->mu);
+	for (size_t i = 0; i < sh->n; i++)
+		if (sh->dbs[i] == db) {
+			memmove(&sh->dbs[i], &sh->dbs[i + 1], (sh->n - i - 1) * sizeof *sh->dbs);
+			sh->n--;
+			break;
+		}
+	pthread_rwlock_unlock(&sh->mu);
+	db->listed = false;
+}
+
+static bool kv_list(cn_kv *db)
+{
+	cn_kv_shared *sh = db->shared;
+	if (!sh)
+		return true;
+	pthread_rwlock_wrlock(&sh->mu);
+	bool ok = true;
+	if (sh->n == sh->cap) {
+		size_t cap = sh->cap ? 2 * sh->cap : 4;
+		cn_kv **g = realloc(sh->dbs, cap * sizeof *g);
+		if (g)
+			sh->dbs = g, sh->cap = cap;
+		else
+			ok = false;
+	}
+	if (ok)
+		sh->dbs[sh->n++] = db;
+	pthread_rwlock_unlock(&sh->mu);
+	db->listed = ok;
+	return ok;
+}
+
 static void kv_free(cn_kv *db)
 {
 	if (!db)
 		return;
+	kv_unlist(db);
 	for (int i = 0; i < db->nhandles; i++)
 		if (db->handles[i])
 			rocksdb_column_family_handle_destroy(db->handles[i]);
@@ -146,6 +207,8 @@ static void kv_free(cn_kv *db)
 		rocksdb_close(db->db);
 	if (db->wo)
 		rocksdb_writeoptions_destroy(db->wo);
+	if (db->wo_unsynced)
+		rocksdb_writeoptions_destroy(db->wo_unsynced);
 	if (db->ro)
 		rocksdb_readoptions_destroy(db->ro);
 	if (db->topts)
@@ -154,9 +217,60 @@ static void kv_free(cn_kv *db)
 		rocksdb_options_destroy(db->opts);
 	if (db->cache)
 		rocksdb_cache_destroy(db->cache);
+	if (db->cf_names)
+		for (int i = 0; i < db->ncf; i++)
+			free(db->cf_names[i]);
+	free(db->cf_names);
 	free(db->handles);
 	free(db->cf);
 	free(db);
+}
+
+cn_kv_shared *cn_kv_shared_new(size_t cache_mb)
+{
+	cn_kv_shared *sh = calloc(1, sizeof *sh);
+	if (!sh)
+		return NULL;
+	sh->cache = rocksdb_cache_create_lru((cache_mb ? cache_mb : KV_DEFAULT_CACHE_MB) * KV_MB);
+	pthread_rwlock_init(&sh->mu, NULL);
+	return sh;
+}
+
+void cn_kv_shared_free(cn_kv_shared *sh)
+{
+	if (!sh)
+		return;
+	rocksdb_cache_destroy(sh->cache);
+	pthread_rwlock_destroy(&sh->mu);
+	free(sh->dbs);
+	free(sh);
+}
+
+cn_code cn_kv_shared_with_dbs(cn_kv_shared *sh,
+                              cn_code (*fn)(void *arg, cn_kv *const *dbs, size_t n), void *arg)
+{
+	pthread_rwlock_rdlock(&sh->mu);
+	cn_code rc = fn(arg, sh->dbs, sh->n);
+	pthread_rwlock_unlock(&sh->mu);
+	return rc;
+}
+
+int cn_kv_cf_find(const cn_kv *db, const char *name)
+{
+	for (int i = 0; i < db->ncf; i++)
+		if (strcmp(db->cf_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* The calling thread's hook (kv.h); owned by whoever set it. */
+static _Thread_local cn_kv_hook *kv_thread_hook;
+
+cn_kv_hook *cn_kv_hook_set(cn_kv_hook *h)
+{
+	cn_kv_hook *prev = kv_thread_hook;
+	kv_thread_hook = h;
+	return prev;
 }
 
 /* Index of name in names[0..n), or -1. */
@@ -170,17 +284,26 @@ static int kv_name_index(const char *const *names, int n, const char *name)
 
 /* Opens with the family list built by cn_kv_open; on a compression the
  * library lacks, retries once without compression. */
-static rocksdb_t *kv_open_families(cn_kv *db, const char *path, const char **names, int n,
-                                   char **rerr)
+static rocksdb_t *kv_open_families(cn_kv *db, const char *path, const char *secondary,
+                                   const char **names, int n, char **rerr)
 {
 	const rocksdb_options_t **cfo = malloc((size_t)n * sizeof *cfo);
 	if (!cfo)
 		return NULL;
 	for (int i = 0; i < n; i++)
 		cfo[i] = db->opts;
-	rocksdb_t *r =
-	        rocksdb_open_column_families(db->opts, path, n, names, cfo, db->handles, rerr);
-	if (!r && *rerr && strstr(*rerr, "not linked with the binary")) {
+	rocksdb_t *r;
+	if (secondary) {
+		/* A secondary keeps every table file open (RocksDB requires it). */
+		rocksdb_options_set_max_open_files(db->opts, -1);
+		rocksdb_options_set_create_if_missing(db->opts, 0);
+		rocksdb_options_set_create_missing_column_families(db->opts, 0);
+		r = rocksdb_open_as_secondary_column_families(db->opts, path, secondary, n, names,
+		                                              cfo, db->handles, rerr);
+	} else {
+		r = rocksdb_open_column_families(db->opts, path, n, names, cfo, db->handles, rerr);
+	}
+	if (!r && !secondary && *rerr && strstr(*rerr, "not linked with the binary")) {
 		rocksdb_free(*rerr);
 		*rerr = NULL;
 		rocksdb_options_set_compression(db->opts, rocksdb_no_compression);
@@ -194,12 +317,15 @@ cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, s
                    const cn_kv_opts *opts, cn_err *err)
 {
 	*out = NULL;
-	if (!path || !*path || ncf > 1000 || (ncf && !cf_names))
+	size_t nextra = opts && opts->extra_cfs ? opts->nextra : 0;
+	if (!path || !*path || ncf > 1000 || nextra > 1000 || (ncf && !cf_names))
 		return cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: bad arguments");
-	for (size_t i = 0; i < ncf; i++)
-		if (!cf_names[i] || !*cf_names[i])
+	for (size_t i = 0; i < ncf + nextra; i++) {
+		const char *nm = i < ncf ? cf_names[i] : opts->extra_cfs[i - ncf];
+		if (!nm || !*nm)
 			return cn_err_set(err, CN_INTERNAL_ERROR,
 			                  "kv: open: column family %zu has no name", i);
+	}
 	int rc = cn_mkdirs(path, 0777);
 	if (rc)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: cannot create '%s': %s", path,
@@ -209,13 +335,16 @@ cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, s
 	if (!db)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: out of memory");
 	db->sync = opts ? opts->sync : true;
+	db->shared = opts ? opts->shared : NULL;
 	size_t cache_mb = opts && opts->block_cache_mb ? opts->block_cache_mb : KV_DEFAULT_CACHE_MB;
-	db->cache = rocksdb_cache_create_lru(cache_mb * KV_MB);
+	if (!db->shared)
+		db->cache = rocksdb_cache_create_lru(cache_mb * KV_MB);
 	db->opts = rocksdb_options_create();
 	db->topts = rocksdb_block_based_options_create();
 	db->wo = rocksdb_writeoptions_create();
+	db->wo_unsynced = rocksdb_writeoptions_create();
 	db->ro = rocksdb_readoptions_create();
-	kv_tune(db, rocksdb_lz4_compression);
+	kv_tune(db, db->shared ? db->shared->cache : db->cache, rocksdb_lz4_compression);
 	rocksdb_writeoptions_set_sync(db->wo, db->sync);
 
 	/* Names to open: "default", the caller's (deduplicated), then any the
@@ -224,25 +353,42 @@ cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, s
 	char *lerr = NULL;
 	char **exist = rocksdb_list_column_families(db->opts, path, &nexist, &lerr);
 	rocksdb_free(lerr); /* a new database has none: not an error */
-	const char **names = malloc((ncf + nexist + 1) * sizeof *names);
-	db->handles = calloc(ncf + nexist + 1, sizeof *db->handles);
-	db->cf = calloc(ncf ? ncf : 1, sizeof *db->cf);
+	size_t naddr = ncf + nextra;
+	const char **names = malloc((naddr + nexist + 1) * sizeof *names);
+	db->handles = calloc(naddr + nexist + 1, sizeof *db->handles);
+	db->cf = calloc(naddr ? naddr : 1, sizeof *db->cf);
+	db->cf_names = calloc(naddr ? naddr : 1, sizeof *db->cf_names);
 	cn_code code = CN_OK;
-	if (!names || !db->handles || !db->cf) {
+	if (!names || !db->handles || !db->cf || !db->cf_names) {
 		code = cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: out of memory");
 		goto done;
 	}
+	for (size_t i = 0; i < naddr; i++) {
+		db->cf_names[i] = strdup(i < ncf ? cf_names[i] : opts->extra_cfs[i - ncf]);
+		if (!db->cf_names[i]) {
+			db->ncf = (int)i;
+			code = cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: out of memory");
+			goto done;
+		}
+	}
+	db->ncf = (int)naddr;
 	int n = 0;
 	names[n++] = "default";
-	for (size_t i = 0; i < ncf; i++)
-		if (kv_name_index(names, n, cf_names[i]) < 0)
-			names[n++] = cf_names[i];
+	for (size_t i = 0; i < naddr; i++)
+		if (kv_name_index(names, n, db->cf_names[i]) < 0)
+			names[n++] = db->cf_names[i];
 	for (size_t i = 0; exist && i < nexist; i++)
 		if (kv_name_index(names, n, exist[i]) < 0)
 			names[n++] = exist[i];
 
 	char *rerr = NULL;
-	db->db = kv_open_families(db, path, names, n, &rerr);
+	const char *secondary = opts ? opts->secondary_path : NULL;
+	if (secondary && (rc = cn_mkdirs(secondary, 0777)) != 0) {
+		code = cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: cannot create '%s': %s",
+		                  secondary, strerror(rc));
+		goto done;
+	}
+	db->db = kv_open_families(db, path, secondary, names, n, &rerr);
 	if (!db->db) {
 		code = rerr ? kv_fail(err, CN_INTERNAL_ERROR, "open", rerr)
 		            : cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: out of memory");
@@ -250,9 +396,12 @@ cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, s
 		goto done;
 	}
 	db->nhandles = n;
-	db->ncf = (int)ncf;
-	for (size_t i = 0; i < ncf; i++)
-		db->cf[i] = db->handles[kv_name_index(names, n, cf_names[i])];
+	for (size_t i = 0; i < naddr; i++)
+		db->cf[i] = db->handles[kv_name_index(names, n, db->cf_names[i])];
+	if (!kv_list(db))
+		code = cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: out of memory");
+	else if (opts && opts->opened)
+		opts->opened(opts->opened_arg, db);
 done:
 	free(names);
 	if (exist)
@@ -268,6 +417,13 @@ done:
 void cn_kv_close(cn_kv *db)
 {
 	kv_free(db);
+}
+
+cn_code cn_kv_catch_up(cn_kv *db, cn_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_try_catch_up_with_primary(db->db, &rerr);
+	return rerr ? kv_fail(err, CN_INTERNAL_ERROR, "catch up", rerr) : CN_OK;
 }
 
 static rocksdb_column_family_handle_t *kv_cf(cn_kv *db, int cf)
@@ -361,7 +517,10 @@ void cn_kv_batch_del(cn_kv_batch *b, int cf, const void *key, size_t klen)
 	kv_batch_add(b, true, cf, key, klen, NULL, 0);
 }
 
-cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err)
+static cn_code kv_apply(cn_kv *db, cn_kv_batch *b, rocksdb_writeoptions_t *wo, cn_err *err);
+
+static cn_code kv_write(cn_kv *db, cn_kv_batch *b, bool hooked, rocksdb_writeoptions_t *wo,
+                        cn_err *err)
 {
 	if (b->too_big)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,
@@ -370,6 +529,28 @@ cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err)
 		return cn_err_set(err, CN_RESOURCE_EXHAUSTED, "kv: write: out of memory");
 	if (b->ops.len == 0)
 		return CN_OK;
+	/* The hook's ops are taken out again afterwards (whatever happened), so
+	 * the caller's batch is as it left it. */
+	cn_kv_hook *hook = hooked ? kv_thread_hook : NULL;
+	size_t own_len = b->ops.len;
+	if (hook)
+		hook->before_write(hook, db, b);
+	cn_code rc = kv_apply(db, b, wo, err);
+	if (hook) {
+		b->ops.len = own_len;
+		b->ops.failed = false; /* both were clear before the hook */
+		b->too_big = false;
+		if (hook->after_write)
+			hook->after_write(hook, db, rc == CN_OK);
+	}
+	return rc;
+}
+
+/* Translate the recorded ops into a RocksDB batch and apply it. */
+static cn_code kv_apply(cn_kv *db, cn_kv_batch *b, rocksdb_writeoptions_t *wo, cn_err *err)
+{
+	if (b->too_big || cn_buf_failed(&b->ops))
+		return cn_err_set(err, CN_RESOURCE_EXHAUSTED, "kv: write: out of memory");
 	if (!b->wb)
 		b->wb = rocksdb_writebatch_create();
 	else
@@ -391,11 +572,21 @@ cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err)
 		pos += sizeof op + op.klen + op.vlen;
 	}
 	char *rerr = NULL;
-	rocksdb_write(db->db, db->wo, b->wb, &rerr);
+	rocksdb_write(db->db, wo, b->wb, &rerr);
 	if (rerr)
 		return kv_fail(err, CN_INTERNAL_ERROR, "write", rerr);
 	atomic_fetch_add_explicit(&db->writes, 1, memory_order_relaxed);
 	return CN_OK;
+}
+
+cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err)
+{
+	return kv_write(db, b, true, db->wo, err);
+}
+
+cn_code cn_kv_write_unsynced(cn_kv *db, cn_kv_batch *b, cn_err *err)
+{
+	return kv_write(db, b, false, db->wo_unsynced, err);
 }
 
 /* ---- iterators ---- */

@@ -43,10 +43,67 @@ typedef struct cn_kv cn_kv;
 typedef struct cn_kv_batch cn_kv_batch;
 typedef struct cn_kv_iter cn_kv_iter;
 
+typedef struct cn_kv_shared cn_kv_shared;
+
 typedef struct cn_kv_opts {
 	bool sync;             /* default true; false only for benchmarks/tests */
 	size_t block_cache_mb; /* 0 = small default (8 MiB): Cairn aims for a low idle RSS */
+	/* Resources shared by the databases of one process (below); NULL = own
+	 * block cache of block_cache_mb. */
+	cn_kv_shared *shared;
+	/* Column families added after cf_names (at indexes ncf, ncf+1, ...), for
+	 * what a host keeps in every service's database (the audit trail). */
+	const char *const *extra_cfs;
+	size_t nextra;
+	/* Called once the database is open (the host learns its service's
+	 * database without the service telling); NULL = none. */
+	void (*opened)(void *arg, cn_kv *db);
+	void *opened_arg;
+	/* Open read only as a RocksDB secondary of the database's writer (which
+	 * may be another process), keeping its own files in this directory;
+	 * writes then fail. NULL = the usual read-write open. */
+	const char *secondary_path;
 } cn_kv_opts;
+
+/* What the databases of one process share instead of each holding its own:
+ * one LRU block cache of cache_mb (index and filter blocks included, so
+ * memory stays bounded by it), so an idle service does not hold a cache of
+ * its own and a busy one may use what idle ones leave. (A shared
+ * WriteBufferManager would also bound memtables across databases, but
+ * RocksDB's C API has none before 8.x; memtables stay capped per database,
+ * see kv.c.) Databases opened with it are listed, for a reader that must
+ * see across them (cn_kv_shared_with_dbs). Free it after every database
+ * opened with it is closed. NULL when out of memory. */
+cn_kv_shared *cn_kv_shared_new(size_t cache_mb);
+void cn_kv_shared_free(cn_kv_shared *sh);
+/* Calls fn once with every database currently open with sh (in opening
+ * order); none of them closes until fn returns. Returns fn's result. */
+cn_code cn_kv_shared_with_dbs(cn_kv_shared *sh,
+                              cn_code (*fn)(void *arg, cn_kv *const *dbs, size_t n), void *arg);
+
+/* A secondary (cn_kv_opts.secondary_path) reads what the writer had when
+ * it opened or last caught up: this catches up with the writer's WAL. */
+cn_code cn_kv_catch_up(cn_kv *db, cn_err *err);
+
+/* Index of the column family `name` among those addressable (cf_names then
+ * extra_cfs), or -1. */
+int cn_kv_cf_find(const cn_kv *db, const char *name);
+
+/* A per-thread hook run by cn_kv_write just before a non-empty batch is
+ * applied, so a host can add its own records to the very batch (and WAL
+ * sync) of the code it hosts without that code knowing: the service
+ * runtime puts a call's audit record into the call's first write this way.
+ * cn_kv_hook_set installs h for the calling thread (NULL removes it) and
+ * returns the previous one. before_write may add ops to b (they are taken
+ * out of b again after the write, so the caller's batch is unchanged); it
+ * must not write. after_write (may be NULL) then says whether the batch
+ * was applied. */
+typedef struct cn_kv_hook cn_kv_hook;
+struct cn_kv_hook {
+	void (*before_write)(cn_kv_hook *h, cn_kv *db, cn_kv_batch *b);
+	void (*after_write)(cn_kv_hook *h, cn_kv *db, bool applied);
+};
+cn_kv_hook *cn_kv_hook_set(cn_kv_hook *h);
 
 /* Open (creating if needed) the database at `path` with column families
  * cf_names[0..ncf) ("default" is implicit and need not be listed). Column
@@ -80,6 +137,11 @@ void cn_kv_batch_put(cn_kv_batch *b, int cf, const void *key, size_t klen, const
 void cn_kv_batch_del(cn_kv_batch *b, int cf, const void *key, size_t klen);
 /* Apply atomically and durably (see above). */
 cn_code cn_kv_write(cn_kv *db, cn_kv_batch *b, cn_err *err);
+/* Apply atomically without waiting for a WAL sync: the batch becomes
+ * durable with the next synced write to the database (the WAL is one
+ * sequence), or is lost in a crash before it. For records no
+ * acknowledged reply depends on. The thread's hook is not run. */
+cn_code cn_kv_write_unsynced(cn_kv *db, cn_kv_batch *b, cn_err *err);
 
 /* Iterators over one column family, optionally bounded to keys starting with
  * `prefix` (prefix may be NULL). Snapshot-consistent for their lifetime. */

@@ -640,6 +640,88 @@ CN_TEST(kill_9_loses_no_acknowledged_write)
 	rm_rf(dir);
 }
 
+/* A hook that adds one key to each batch written on its thread. */
+typedef struct note_hook {
+	cn_kv_hook hook;
+	int cf, before, applied;
+} note_hook;
+
+static void note_before(cn_kv_hook *h, cn_kv *db, cn_kv_batch *b)
+{
+	(void)db;
+	note_hook *n = (note_hook *)h;
+	char k[16];
+	snprintf(k, sizeof k, "note-%d", n->before++);
+	cn_kv_batch_put(b, n->cf, k, strlen(k), "n", 1);
+}
+
+static void note_after(cn_kv_hook *h, cn_kv *db, bool applied)
+{
+	(void)db;
+	((note_hook *)h)->applied += applied;
+}
+
+static cn_code count_listed(void *arg, cn_kv *const *dbs, size_t n)
+{
+	(void)dbs;
+	*(size_t *)arg = n;
+	return CN_OK;
+}
+
+/* Extra families are addressable by name; a thread's hook rides in its
+ * writes (not in unsynced ones, not on other threads) and leaves the
+ * caller's batch as it was; shared databases are listed while open. */
+CN_TEST(extra_families_hook_and_shared_list)
+{
+	char dir[64], dir2[64];
+	tmpdir(dir);
+	tmpdir(dir2);
+	static const char *const extra[] = {"notes"};
+	cn_kv_shared *sh = cn_kv_shared_new(4);
+	CN_CHECK(sh != NULL);
+	cn_kv_opts o = {.sync = true, .shared = sh, .extra_cfs = extra, .nextra = 1};
+	cn_kv *db = NULL, *db2 = NULL;
+	cn_err err;
+	CN_CHECK_EQ_INT(cn_kv_open(&db, dir, kv_test_cfs, NCF, &o, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_kv_open(&db2, dir2, kv_test_cfs, NCF, &o, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_kv_cf_find(db, "notes"), NCF);
+	CN_CHECK_EQ_INT(cn_kv_cf_find(db, "params"), CF_PARAMS);
+	CN_CHECK_EQ_INT(cn_kv_cf_find(db, "nope"), -1);
+	size_t listed = 0;
+	cn_kv_shared_with_dbs(sh, count_listed, &listed);
+	CN_CHECK_EQ_INT((int)listed, 2);
+
+	note_hook n = {{note_before, note_after}, NCF, 0, 0};
+	CN_CHECK(cn_kv_hook_set(&n.hook) == NULL);
+	cn_kv_batch *b = cn_kv_batch_new();
+	cn_kv_batch_put(b, CF_RUNS, "r1", 2, "v", 1);
+	CN_CHECK_EQ_INT(cn_kv_write(db, b, &err), CN_OK);
+	CN_CHECK_EQ_INT(cn_kv_write_unsynced(db, b, &err), CN_OK); /* no hook */
+	cn_kv_batch_clear(b);
+	CN_CHECK_EQ_INT(cn_kv_write(db, b, &err), CN_OK); /* empty: no hook */
+	cn_kv_batch_put(b, 99, "bad", 3, "v", 1);
+	CN_CHECK(cn_kv_write(db, b, &err) != CN_OK); /* not applied, says so */
+	CN_CHECK(cn_kv_hook_set(NULL) == &n.hook);
+	CN_CHECK_EQ_INT(n.before, 2);
+	CN_CHECK_EQ_INT(n.applied, 1);
+	CN_CHECK_EQ_INT(has(db, NCF, "note-0", 6, "n"), 1);
+	CN_CHECK_EQ_INT(has(db, NCF, "note-1", 6, "n"), 0);
+	/* The caller's batch got its own op back, nothing else. */
+	cn_kv_batch_clear(b);
+	cn_kv_batch_put(b, CF_RUNS, "r2", 2, "v", 1);
+	CN_CHECK_EQ_INT(cn_kv_write(db, b, &err), CN_OK);
+	CN_CHECK_EQ_INT(n.before, 2);
+	cn_kv_batch_free(b);
+
+	cn_kv_close(db);
+	cn_kv_shared_with_dbs(sh, count_listed, &listed);
+	CN_CHECK_EQ_INT((int)listed, 1);
+	cn_kv_close(db2);
+	cn_kv_shared_free(sh);
+	rm_rf(dir);
+	rm_rf(dir2);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--crash-writer") == 0)

@@ -26,6 +26,7 @@ typedef struct trc_in_span {
 	cn_fb_table t;
 	cn_fb_str trace_hex, span_id, parent;
 	int stripe;
+	uint32_t order; /* position in the request: later copies of a span win */
 	char trace_id[TRC_ID_MAX];
 } trc_in_span;
 
@@ -37,7 +38,7 @@ static int trc_in_cmp(const void *a, const void *b)
 	int c = strcmp(x->trace_id, y->trace_id);
 	if (c)
 		return c;
-	return x < y ? -1 : (x > y); /* stable: arrival order within a trace */
+	return x->order < y->order ? -1 : (x->order > y->order); /* arrival order */
 }
 
 static bool trc_hex_ok(cn_fb_str s, size_t n)
@@ -129,8 +130,40 @@ typedef struct trc_group_ctx {
 	cn_fb_str exp;
 	cn_kv_batch *batch;
 	cn_fb_builder *fb;
-	cn_buf loc, name, req_prev, resp_prev;
+	cn_buf loc, name, req_prev, resp_prev, usage;
 } trc_group_ctx;
+
+/* MLflow's trace-level token usage (metadata mlflow.trace.tokenUsage): the
+ * sum over spans of their mlflow.chat.tokenUsage attribute, kept up to date
+ * as spans arrive until the client's own info (which carries its own
+ * total) has been written. Only spans that mention the key are parsed. */
+typedef struct trc_usage {
+	int64_t in, out, total;
+	bool any;
+} trc_usage;
+
+static void trc_usage_add(trc_usage *u, cn_fb_str attrs)
+{
+	static const char key[] = "mlflow.chat.tokenUsage";
+	if (!attrs.len || !memmem(attrs.ptr, attrs.len, key, sizeof key - 1))
+		return;
+	json_t *a = json_loadb(attrs.ptr, attrs.len, 0, NULL);
+	json_t *v = json_object_get(a, key);
+	json_t *usage = json_is_string(v) ? json_loads(json_string_value(v), 0, NULL) : NULL;
+	if (json_is_object(usage)) {
+		json_t *i = json_object_get(usage, "input_tokens");
+		json_t *o = json_object_get(usage, "output_tokens");
+		json_t *t = json_object_get(usage, "total_tokens");
+		int64_t in = json_is_integer(i) ? json_integer_value(i) : 0;
+		int64_t out = json_is_integer(o) ? json_integer_value(o) : 0;
+		u->in += in;
+		u->out += out;
+		u->total += json_is_integer(t) ? json_integer_value(t) : in + out;
+		u->any = true;
+	}
+	json_decref(usage);
+	json_decref(a);
+}
 
 static int32_t trc_state_of(cn_fb_table root)
 {
@@ -168,6 +201,15 @@ static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_
 		trc_pairs_set(&r.tags, "mlflow.trace.spansLocation", 26, "TRACKING_STORE", 14);
 	}
 	json_t *root_attrs = NULL;
+	trc_usage usage = {0};
+	const trc_pair *prev = trc_pairs_get(&r.metadata, "mlflow.trace.tokenUsage");
+	if (prev && !r.info_from_client) {
+		json_t *p = json_loadb(prev->v, prev->vlen, 0, NULL);
+		usage.in = json_integer_value(json_object_get(p, "input_tokens"));
+		usage.out = json_integer_value(json_object_get(p, "output_tokens"));
+		usage.total = json_integer_value(json_object_get(p, "total_tokens"));
+		json_decref(p);
+	}
 	for (size_t i = 0; i < n && rc == CN_OK; i++) {
 		cn_fb_table sp = in[i].t;
 		const uint8_t *buf;
@@ -187,6 +229,8 @@ static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_
 			r.max_end_ns = en;
 		r.span_count++;
 		r.span_bytes += (int64_t)len;
+		if (!r.info_from_client)
+			trc_usage_add(&usage, cn_SpanRecord_attributes(sp));
 		if (in[i].parent.len == 0) {
 			r.root_span_id = in[i].span_id;
 			if (!r.info_from_client) {
@@ -215,6 +259,14 @@ static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_
 		                                  ? (r.max_end_ns - r.min_start_ns) / 1000000
 		                                  : -1;
 		r.state = CN_TraceState_IN_PROGRESS;
+	}
+	if (rc == CN_OK && usage.any) {
+		cn_buf_reset(&g->usage);
+		cn_buf_printf(
+		        &g->usage,
+		        "{\"input_tokens\": %lld, \"output_tokens\": %lld, \"total_tokens\": %lld}",
+		        (long long)usage.in, (long long)usage.out, (long long)usage.total);
+		trc_pairs_set(&r.metadata, "mlflow.trace.tokenUsage", 23, g->usage.p, g->usage.len);
 	}
 	if (rc == CN_OK) {
 		const uint8_t *buf;
@@ -271,6 +323,7 @@ TRC_METHOD(trc_ingest_spans)
 	/* Validate everything before anything is written. */
 	for (uint32_t i = 0; i < spans.n && rc == CN_OK; i++) {
 		trc_in_span *x = &in[i];
+		x->order = i;
 		x->t = cn_fb_vec_table(spans, i);
 		x->trace_hex = cn_SpanRecord_trace_id(x->t);
 		x->span_id = cn_SpanRecord_span_id(x->t);
@@ -319,6 +372,7 @@ TRC_METHOD(trc_ingest_spans)
 	cn_buf_free(&g.name);
 	cn_buf_free(&g.req_prev);
 	cn_buf_free(&g.resp_prev);
+	cn_buf_free(&g.usage);
 	if (rc == CN_OK) {
 		cn_fb_ref *ids = malloc((ntraces ? ntraces : 1) * sizeof *ids);
 		size_t k = 0;

@@ -348,7 +348,7 @@ static cn_fb_ref trc_build_data_span(cn_fb_builder *b, cn_fb_str trace_id, cn_fb
 	{
 		json_t *n = json_object_get(ev, "name"), *t = json_object_get(ev, "time_unix_nano");
 		json_t *ea = json_object_get(ev, "attributes");
-		char *d = json_dumps(json_is_object(ea) ? ea : json_object(), JSON_COMPACT);
+		char *d = json_is_object(ea) ? json_dumps(ea, JSON_COMPACT) : NULL;
 		cn_fb_ref en = cn_fb_create_cstr(b, json_is_string(n) ? json_string_value(n) : "");
 		cn_fb_ref ej = cn_fb_create_cstr(b, d ? d : "{}");
 		free(d);

@@ -153,6 +153,9 @@ const trc_pair *trc_pairs_get(const trc_pairs *ps, const char *k);
 /* The record as a finished TraceRecord FlatBuffer in b. */
 bool trc_rec_encode(const trc_rec *r, cn_fb_builder *b, const uint8_t **out, size_t *len);
 
+/* The trace filter (MLflow's trace filter language through core/search's
+ * trace dialect) is in trace_filter.h. */
+
 /* ---- store.c ---- */
 pthread_mutex_t *trc_stripe(trc_state *s, const char *trace_id, size_t len);
 void trc_key_info(cn_key *k, const char *trace_id, size_t len);

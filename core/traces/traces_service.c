@@ -65,7 +65,7 @@ static cn_code trc_open(void **state, const cn_service_env *env, cn_err *err)
 		                env->data_dir, strerror(errno));
 		goto fail;
 	}
-	cn_kv_opts opts = {.sync = env->config->sync_writes, .block_cache_mb = 0};
+	cn_kv_opts opts = cn_service_kv_opts(env);
 	rc = cn_kv_open(&s->db, env->data_dir, trc_cf_names, TRC_CF_COUNT_, &opts, err);
 	if (rc == CN_OK)
 		rc = trc_exps_open(s, env->config, err);

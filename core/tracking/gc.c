@@ -13,6 +13,12 @@
  * check and the purge (a log call to another run on the same stripe waits
  * for the artifact removal: gc is rare, and correctness wins).
  *
+ * The database also holds the audit trail's column families (core/audit:
+ * audit_records, audit_by_entity, added by the service runtime, never in
+ * trk_cf_names). gc deliberately leaves them alone: the record that a run
+ * was created, changed, deleted and purged must outlive the run, so a
+ * purge removes the run's data, never its history (gc_test checks both).
+ *
  * The artifact stores are opened lazily at the first purge, from the
  * service's own plugin registry (config plugin_dir), so a service that never
  * purges loads nothing.

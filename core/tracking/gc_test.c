@@ -4,12 +4,15 @@
  * purged through the service; then the database is opened directly and every
  * column family is searched for the run's id. The column families come
  * from the service's own list (trk_cf_names), so one added to tracking.h
- * without being handled by gc.c fails this test.
+ * without being handled by gc.c fails this test. The audit trail's column
+ * families in the same database are the deliberate exception: gc keeps
+ * them (gc.c), and the test checks the purged run's records survive.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus/bus.h"
+#include "core/audit/audit.h"
 #include "cn_test.h"
 #include "core/clock.h"
 #include "core/service.h"
@@ -200,6 +203,26 @@ static int traces(const char *dir, const void *needle, size_t nlen, int only_cf)
 	return found;
 }
 
+/* Audit index entries naming the run (hex id): kept by gc on purpose. */
+static int audit_traces(const char *dir, const char *hex)
+{
+	cn_kv *db = NULL;
+	cn_err err;
+	cn_kv_opts opts = {.sync = true};
+	CN_CHECK_EQ_INT(cn_kv_open(&db, dir, cn_audit_cf_names, 2, &opts, &err), CN_OK);
+	int found = 0;
+	cn_kv_iter *it = cn_kv_iter_new(db, CN_AUDIT_CF_BY_ENTITY, NULL, 0);
+	for (cn_kv_iter_seek_first(it); cn_kv_iter_valid(it); cn_kv_iter_next(it)) {
+		size_t klen;
+		const uint8_t *k = cn_kv_iter_key(it, &klen);
+		if (memmem(k, klen, hex, strlen(hex)))
+			found++;
+	}
+	cn_kv_iter_free(it);
+	cn_kv_close(db);
+	return found;
+}
+
 CN_TEST(purge_leaves_no_trace)
 {
 	char dir[] = "/tmp/cn-gc-test-XXXXXX";
@@ -250,6 +273,9 @@ CN_TEST(purge_leaves_no_trace)
 	cn_service_stop(rt);
 
 	CN_CHECK_EQ_INT(traces(tdir, raw_dead, 16, -1), 0);
+	/* ... but its audit trail stays: CreateRun, LogBatch, ..., DeleteRun,
+	 * and the purge itself. */
+	CN_CHECK(audit_traces(tdir, dead) >= 3);
 	/* info, index, param, tag (runName), latest metric, one chunk holding the
 	 * batch's 3 points, input, model input, model output */
 	CN_CHECK_EQ_INT(traces(tdir, raw_live, 16, -1), 9);

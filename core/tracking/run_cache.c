@@ -16,6 +16,8 @@
  * overhead (~16) + 8 of hash slots; keys cost once per experiment. A run
  * with 10 metrics, 10 params, 5 tags of short values and a ~70-byte artifact
  * URI is about 800 bytes (tests/bench/README.md has the measured figure).
+ * Searches add columns (run_columns.c: one key's values over all runs, for
+ * cheap filters and sorts), accounted in the same bytes.
  * Metrics keep their timestamp and step, and params and tags their values,
  * so search answers are built from the cache alone (the store is read only
  * for runs with dataset or model inputs, whose full records are not cached).
@@ -29,7 +31,10 @@
  * RocksDB batch while holding the run's stripe lock, and then, still under
  * that lock and before acknowledging, calls trk_search_cache_run_changed,
  * which takes the experiment's lock exclusively and re-reads the run from
- * the store. So:
+ * the store -- or, for logging calls (metrics, params, tags: the hot path),
+ * trk_search_cache_run_logged, which patches the cached run from the values
+ * the call committed (in place when only known metrics change), so logging
+ * to a searched experiment costs no store reads. So:
  *  - updates of one run reach the cache in commit order (the stripe
  *    serializes them and each re-read sees at least its own commit);
  *  - a search that starts after a write was acknowledged sees it (the cache
@@ -91,6 +96,7 @@ static uint64_t sc_hash_id(const uint8_t id[16])
 
 static void sc_exp_clear(trk_sc_exp *e)
 {
+	trk_sc_cols_free(e);
 	for (uint32_t i = 0; i < e->nruns; i++)
 		free(e->runs[i].blob);
 	free(e->runs);
@@ -279,6 +285,7 @@ static bool sc_run_put(trk_sc_exp *e, trk_sc_run *r)
 		free(old->blob);
 		*old = *r;
 		e->bytes += sc_run_bytes(r);
+		trk_sc_cols_set(e, v - 1, old, true);
 		return true;
 	}
 	if (e->nruns == e->runs_cap) {
@@ -288,11 +295,13 @@ static bool sc_run_put(trk_sc_exp *e, trk_sc_run *r)
 			return false;
 		e->bytes += (size_t)(nc - e->runs_cap) * sizeof *nr;
 		e->runs = nr;
+		trk_sc_cols_reserve(e, nc);
 		e->runs_cap = nc;
 	}
 	e->runs[e->nruns] = *r;
 	e->run_slots[slot] = ++e->nruns;
 	e->bytes += sc_run_bytes(r);
+	trk_sc_cols_set(e, e->nruns - 1, &e->runs[e->nruns - 1], false);
 	return true;
 }
 
@@ -308,6 +317,7 @@ static void sc_run_remove(trk_sc_exp *e, const uint8_t id[16])
 	e->bytes -= sc_run_bytes(&e->runs[idx]);
 	free(e->runs[idx].blob);
 	sc_slot_delete(e, slot);
+	trk_sc_cols_remove(e, idx, last);
 	if (idx != last) {
 		/* Move the last run into the hole and re-point its slot. */
 		e->runs[idx] = e->runs[last];
@@ -467,6 +477,69 @@ static int sc_cmp_str(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Sort x's entries by key id and pack them, inputs[ninputs] and x's string
+ * area into out->blob (a new allocation); out's string offsets are relative
+ * to the area on entry and to the blob on return. */
+static cn_code sc_pack(sc_scratch *x, trk_sc_input *inputs, size_t nin, trk_sc_run *out,
+                       cn_err *err)
+{
+	cn_code rc = CN_OK;
+	if (cn_buf_failed(&x->bytes))
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	if (rc == CN_OK) {
+		if (x->nm > 1)
+			qsort(x->m, x->nm, sizeof *x->m, sc_cmp_metric);
+		if (x->np > 1)
+			qsort(x->p, x->np, sizeof *x->p, sc_cmp_str);
+		if (x->nt > 1)
+			qsort(x->t, x->nt, sizeof *x->t, sc_cmp_str);
+		size_t head = x->nm * sizeof *x->m + (x->np + x->nt) * sizeof *x->p +
+		              nin * sizeof *inputs;
+		size_t total = head + x->bytes.len;
+		if (total > UINT32_MAX) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "run too large to cache");
+		} else if (!(out->blob = malloc(total ? total : 1))) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+		} else {
+			uint32_t h = (uint32_t)head;
+			/* String offsets become blob offsets. */
+			for (size_t i = 0; i < x->np; i++)
+				x->p[i].off += h;
+			for (size_t i = 0; i < x->nt; i++)
+				x->t[i].off += h;
+			for (size_t i = 0; i < nin; i++) {
+				inputs[i].name_off += h;
+				inputs[i].digest_off += h;
+				inputs[i].ctx_off += h;
+			}
+			out->name_off += h;
+			out->user_off += h;
+			out->uri_off += h;
+			uint8_t *p = out->blob;
+			if (x->nm)
+				memcpy(p, x->m, x->nm * sizeof *x->m);
+			p += x->nm * sizeof *x->m;
+			if (x->np)
+				memcpy(p, x->p, x->np * sizeof *x->p);
+			p += x->np * sizeof *x->p;
+			if (x->nt)
+				memcpy(p, x->t, x->nt * sizeof *x->t);
+			p += x->nt * sizeof *x->t;
+			if (nin)
+				memcpy(p, inputs, nin * sizeof *inputs);
+			p += nin * sizeof *inputs;
+			if (x->bytes.len)
+				memcpy(p, x->bytes.p, x->bytes.len);
+			out->blob_len = (uint32_t)total;
+			out->nmetrics = (uint32_t)x->nm;
+			out->nparams = (uint32_t)x->np;
+			out->ntags = (uint32_t)x->nt;
+			out->ninputs = (uint32_t)nin;
+		}
+	}
+	return rc;
+}
+
 /* Read run id from the store into *out (a new blob, owned by the caller),
  * interning its keys in e. *found is false when the run is gone. */
 static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uint8_t id[16],
@@ -530,59 +603,8 @@ static cn_code sc_run_read(trk_state *s, trk_sc_exp *e, sc_scratch *x, const uin
 		inputs[i].ctx_len = ir->context ? (uint32_t)ir->context_len : TRK_SC_NONE;
 		inputs[i].ctx_off = ir->context ? sc_bytes(x, ir->context, ir->context_len) : 0;
 	}
-	if (rc == CN_OK && cn_buf_failed(&x->bytes))
-		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	if (rc == CN_OK) {
-		if (x->nm > 1)
-			qsort(x->m, x->nm, sizeof *x->m, sc_cmp_metric);
-		if (x->np > 1)
-			qsort(x->p, x->np, sizeof *x->p, sc_cmp_str);
-		if (x->nt > 1)
-			qsort(x->t, x->nt, sizeof *x->t, sc_cmp_str);
-		size_t head = x->nm * sizeof *x->m + (x->np + x->nt) * sizeof *x->p +
-		              in.n * sizeof *inputs;
-		size_t total = head + x->bytes.len;
-		if (total > UINT32_MAX) {
-			rc = cn_err_set(err, CN_INTERNAL_ERROR, "run too large to cache");
-		} else if (!(out->blob = malloc(total ? total : 1))) {
-			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-		} else {
-			uint32_t h = (uint32_t)head;
-			/* String offsets become blob offsets. */
-			for (size_t i = 0; i < x->np; i++)
-				x->p[i].off += h;
-			for (size_t i = 0; i < x->nt; i++)
-				x->t[i].off += h;
-			for (size_t i = 0; i < in.n; i++) {
-				inputs[i].name_off += h;
-				inputs[i].digest_off += h;
-				inputs[i].ctx_off += h;
-			}
-			out->name_off += h;
-			out->user_off += h;
-			out->uri_off += h;
-			uint8_t *p = out->blob;
-			if (x->nm)
-				memcpy(p, x->m, x->nm * sizeof *x->m);
-			p += x->nm * sizeof *x->m;
-			if (x->np)
-				memcpy(p, x->p, x->np * sizeof *x->p);
-			p += x->np * sizeof *x->p;
-			if (x->nt)
-				memcpy(p, x->t, x->nt * sizeof *x->t);
-			p += x->nt * sizeof *x->t;
-			if (in.n)
-				memcpy(p, inputs, in.n * sizeof *inputs);
-			p += in.n * sizeof *inputs;
-			if (x->bytes.len)
-				memcpy(p, x->bytes.p, x->bytes.len);
-			out->blob_len = (uint32_t)total;
-			out->nmetrics = (uint32_t)x->nm;
-			out->nparams = (uint32_t)x->np;
-			out->ntags = (uint32_t)x->nt;
-			out->ninputs = (uint32_t)in.n;
-		}
-	}
+	if (rc == CN_OK)
+		rc = sc_pack(x, inputs, in.n, out, err);
 	free(inputs);
 	trk_input_refs_free(&in);
 	return rc;
@@ -765,20 +787,57 @@ static void sc_unpin(struct trk_search_cache *c, trk_sc_exp *e, size_t before, s
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* The key ids of needs in e (TRK_SC_NONE: no run has the key). */
+static void sc_need_ids(const trk_sc_exp *e, const trk_sc_need *needs, size_t n, int *kinds,
+                        uint32_t *keys)
+{
+	for (size_t i = 0; i < n; i++) {
+		kinds[i] = needs[i].kind;
+		keys[i] = trk_sc_key_find(e, needs[i].key, strlen(needs[i].key));
+	}
+}
+
 cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, cn_err *err)
 {
+	return trk_search_cache_acquire_cols(s, exp, NULL, 0, out, err);
+}
+
+cn_code trk_search_cache_acquire_cols(trk_state *s, uint64_t exp, const trk_sc_need *needs,
+                                      size_t n, trk_sc_exp **out, cn_err *err)
+{
 	struct trk_search_cache *c = s->search_cache;
+	int *kinds = n ? malloc(n * sizeof *kinds) : NULL;
+	uint32_t *keys = n ? malloc(n * sizeof *keys) : NULL;
+	if (n && (!kinds || !keys)) {
+		free(kinds);
+		free(keys);
+		n = 0; /* no columns: the search reads the blobs */
+	}
 	trk_sc_exp *e = sc_pin(c, exp, true);
-	if (!e)
+	if (!e) {
+		free(kinds);
+		free(keys);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
 	pthread_rwlock_rdlock(&e->lock);
-	while (!e->loaded) {
+	bool built = false; /* columns are best effort: one try per call */
+	for (;;) {
+		if (e->loaded) {
+			sc_need_ids(e, needs, n, kinds, keys);
+			if (built || !trk_sc_cols_missing(e, kinds, keys, n))
+				break;
+		}
 		pthread_rwlock_unlock(&e->lock);
 		pthread_rwlock_wrlock(&e->lock);
 		size_t before = e->bytes;
 		bool loading = !e->loaded;
 		int64_t t0 = cn_now_ms();
 		cn_code rc = loading ? sc_exp_load(s, e, err) : CN_OK;
+		if (rc == CN_OK && n) {
+			sc_need_ids(e, needs, n, kinds, keys);
+			trk_sc_cols_ensure(e, kinds, keys, n);
+			built = true;
+		}
 		size_t after = e->bytes;
 		if (loading && rc == CN_OK)
 			CN_LOGI("SEARCH-CACHE-LOADED", NULL,
@@ -787,6 +846,8 @@ cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, c
 		pthread_rwlock_unlock(&e->lock);
 		if (rc != CN_OK) {
 			sc_unpin(c, e, before, after);
+			free(kinds);
+			free(keys);
 			return rc;
 		}
 		pthread_mutex_lock(&c->mu);
@@ -794,6 +855,8 @@ cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, trk_sc_exp **out, c
 		pthread_mutex_unlock(&c->mu);
 		pthread_rwlock_rdlock(&e->lock);
 	}
+	free(kinds);
+	free(keys);
 	*out = e;
 	return CN_OK;
 }
@@ -852,6 +915,189 @@ void trk_search_cache_run_changed(trk_state *s, const uint8_t id[16])
 		 * reloads it from the store. */
 		if (rc != CN_OK)
 			sc_exp_clear(e);
+		sc_scratch_free(&x);
+	}
+	size_t after = e->bytes;
+	pthread_rwlock_unlock(&e->lock);
+	sc_unpin(c, e, before, after);
+}
+
+/* ---- patching a cached run from what a logging call wrote ---------------- */
+
+/* The index of key in a[0..n) (entries start with their key id), or n. */
+static size_t sc_find_key(const void *a, size_t n, size_t stride, uint32_t key)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k;
+		memcpy(&k, (const char *)a + i * stride, sizeof k);
+		if (k == key)
+			return i;
+	}
+	return n;
+}
+
+/* Latest metrics that only change values of keys the run has: in place. */
+static bool sc_patch_in_place(trk_sc_exp *e, trk_sc_run *r, const trk_sc_patch *p)
+{
+	if (p->nparams || p->ntags || p->name_changed)
+		return false;
+	trk_sc_metric *m = (trk_sc_metric *)(void *)r->blob;
+	uint32_t *at = p->nmetrics ? malloc(p->nmetrics * sizeof *at) : NULL;
+	if (p->nmetrics && !at)
+		return false;
+	for (uint32_t i = 0; i < p->nmetrics; i++) {
+		uint32_t key = trk_sc_key_find(e, p->metrics[i].key.ptr, p->metrics[i].key.len);
+		/* Metrics are sorted by key id. */
+		uint32_t lo = 0, hi = r->nmetrics;
+		while (key != TRK_SC_NONE && lo < hi) {
+			uint32_t mid = (lo + hi) / 2;
+			if (m[mid].key < key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (key == TRK_SC_NONE || lo == r->nmetrics || m[lo].key != key) {
+			free(at);
+			return false;
+		}
+		at[i] = lo;
+	}
+	for (uint32_t i = 0; i < p->nmetrics; i++) {
+		m[at[i]].value = p->metrics[i].l.value;
+		m[at[i]].timestamp = p->metrics[i].l.timestamp;
+		m[at[i]].step = p->metrics[i].l.step;
+	}
+	free(at);
+	return true;
+}
+
+/* Copy run r's entries and strings into scratch x, apply p, and pack the
+ * result into *out (a new blob; r is unchanged). */
+static cn_code sc_patch_rebuild(trk_sc_exp *e, sc_scratch *x, const trk_sc_run *r,
+                                const trk_sc_patch *p, trk_sc_run *out, cn_err *err)
+{
+	*out = *r;
+	x->nm = x->np = x->nt = 0;
+	cn_buf_reset(&x->bytes);
+	trk_sc_input *inputs = r->ninputs ? malloc(r->ninputs * sizeof *inputs) : NULL;
+	size_t most =
+	        (size_t)r->nmetrics + p->nmetrics + r->nparams + p->nparams + r->ntags + p->ntags;
+	if ((r->ninputs && !inputs) ||
+	    !sc_grow((void **)&x->m, &x->cm, r->nmetrics + p->nmetrics, sizeof *x->m) ||
+	    !sc_grow((void **)&x->p, &x->cp, r->nparams + p->nparams, sizeof *x->p) ||
+	    !sc_grow((void **)&x->t, &x->ct, r->ntags + p->ntags, sizeof *x->t) ||
+	    most > UINT32_MAX) {
+		free(inputs);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
+	if (p->name_changed) {
+		out->present |= TRK_SC_HAS_NAME;
+		out->name_len = p->run_name.len;
+		out->name_off = sc_bytes(x, p->run_name.ptr, p->run_name.len);
+	} else {
+		out->name_off = sc_bytes(x, trk_sc_bytes(r, r->name_off), r->name_len);
+	}
+	out->user_off = sc_bytes(x, trk_sc_bytes(r, r->user_off), r->user_len);
+	out->uri_off = sc_bytes(x, trk_sc_bytes(r, r->uri_off), r->uri_len);
+	memcpy(x->m, trk_sc_metrics(r), r->nmetrics * sizeof *x->m);
+	x->nm = r->nmetrics;
+	for (uint32_t i = 0; i < r->nparams; i++) {
+		const trk_sc_str *a = &trk_sc_params(r)[i];
+		x->p[x->np++] =
+		        (trk_sc_str){a->key, sc_bytes(x, trk_sc_bytes(r, a->off), a->len), a->len};
+	}
+	for (uint32_t i = 0; i < r->ntags; i++) {
+		const trk_sc_str *a = &trk_sc_tags(r)[i];
+		x->t[x->nt++] =
+		        (trk_sc_str){a->key, sc_bytes(x, trk_sc_bytes(r, a->off), a->len), a->len};
+	}
+	for (uint32_t i = 0; i < r->ninputs; i++) {
+		const trk_sc_input *a = &trk_sc_inputs(r)[i];
+		inputs[i] = *a;
+		inputs[i].name_off = sc_bytes(x, trk_sc_bytes(r, a->name_off), a->name_len);
+		inputs[i].digest_off = sc_bytes(x, trk_sc_bytes(r, a->digest_off), a->digest_len);
+		inputs[i].ctx_off = a->ctx_len == TRK_SC_NONE
+		                            ? 0
+		                            : sc_bytes(x, trk_sc_bytes(r, a->ctx_off), a->ctx_len);
+	}
+	cn_code rc = CN_OK;
+	for (uint32_t i = 0; rc == CN_OK && i < p->nmetrics; i++) {
+		const trk_sc_latest *l = &p->metrics[i];
+		uint32_t key = sc_key_intern(e, l->key.ptr, l->key.len);
+		if (key == TRK_SC_NONE) {
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+			break;
+		}
+		size_t at = sc_find_key(x->m, x->nm, sizeof *x->m, key);
+		if (at == x->nm)
+			x->nm++;
+		x->m[at] = (trk_sc_metric){.key = key,
+		                           .value = l->l.value,
+		                           .timestamp = l->l.timestamp,
+		                           .step = l->l.step};
+	}
+	/* Params and tags in call order: a later tag of the same key wins, as
+	 * in the store's batch. */
+	for (int kind = 0; rc == CN_OK && kind < 2; kind++) {
+		const trk_tag *in = kind ? p->tags : p->params;
+		uint32_t n = kind ? p->ntags : p->nparams;
+		trk_sc_str *arr = kind ? x->t : x->p;
+		size_t *cnt = kind ? &x->nt : &x->np;
+		for (uint32_t i = 0; rc == CN_OK && i < n; i++) {
+			uint32_t key = sc_key_intern(e, in[i].key.ptr, in[i].key.len);
+			if (key == TRK_SC_NONE) {
+				rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+				break;
+			}
+			size_t at = sc_find_key(arr, *cnt, sizeof *arr, key);
+			if (at == *cnt)
+				(*cnt)++;
+			arr[at] = (trk_sc_str){key, sc_bytes(x, in[i].value.ptr, in[i].value.len),
+			                       in[i].value.len};
+		}
+	}
+	out->blob = NULL;
+	if (rc == CN_OK)
+		rc = sc_pack(x, inputs, r->ninputs, out, err);
+	free(inputs);
+	return rc;
+}
+
+void trk_search_cache_run_logged(trk_state *s, const uint8_t id[16], cn_fb_str experiment_id,
+                                 const trk_sc_patch *p)
+{
+	struct trk_search_cache *c = s->search_cache;
+	uint64_t exp;
+	if (!c || !sc_any(c))
+		return; /* nothing cached: the next load reads the committed state */
+	if (!trk_parse_experiment_id(experiment_id.ptr, experiment_id.len, &exp))
+		return;
+	trk_sc_exp *e = sc_pin(c, exp, false);
+	if (!e)
+		return;
+	pthread_rwlock_wrlock(&e->lock);
+	size_t before = e->bytes;
+	if (e->loaded) {
+		cn_err err = {0};
+		sc_scratch x = {0};
+		trk_sc_run run;
+		bool found = true;
+		cn_code rc = CN_OK;
+		uint32_t v = e->run_slots_cap ? e->run_slots[sc_slot_of(e, id)] : 0;
+		if (v && sc_patch_in_place(e, &e->runs[v - 1], p)) {
+			trk_sc_cols_set(e, v - 1, &e->runs[v - 1], true);
+		} else {
+			/* A run the cache lacks (cannot happen while the hooks are
+			 * called) is read whole, as trk_search_cache_run_changed does. */
+			rc = v ? sc_patch_rebuild(e, &x, &e->runs[v - 1], p, &run, &err)
+			       : sc_run_read(s, e, &x, id, &run, &found, &err);
+			if (rc == CN_OK && found && !sc_run_put(e, &run)) {
+				free(run.blob);
+				rc = CN_INTERNAL_ERROR;
+			}
+		}
+		if (rc != CN_OK)
+			sc_exp_clear(e); /* never stale: the next search reloads */
 		sc_scratch_free(&x);
 	}
 	size_t after = e->bytes;

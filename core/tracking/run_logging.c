@@ -96,6 +96,35 @@ static cn_code trk_put_chunks(cn_kv_batch *batch, const uint8_t id[16], const tr
 	return rc;
 }
 
+/* Tell the search cache what was committed, so it patches its copy of the
+ * run instead of reading it back from the store (r carries the new name). */
+static void trk_cache_patch(trk_state *s, const uint8_t id[16], const trk_run *r,
+                            const trk_items *it, const trk_latest_slot *slots, uint32_t nslots)
+{
+	trk_sc_latest *m = nslots ? malloc(nslots * sizeof *m) : NULL;
+	if (nslots && !m) {
+		trk_search_cache_run_changed(s, id); /* the slow way still works */
+		return;
+	}
+	uint32_t n = 0;
+	for (uint32_t j = 0; j < nslots; j++)
+		if (slots[j].dirty)
+			m[n++] = (trk_sc_latest){slots[j].key, slots[j].l};
+	bool renamed = false;
+	for (uint32_t i = 0; i < it->ntags; i++)
+		renamed = renamed || cn_fb_str_eq(it->tags[i].key, TRK_RUN_NAME_TAG);
+	trk_sc_patch p = {.metrics = m,
+	                  .nmetrics = n,
+	                  .params = it->params,
+	                  .nparams = it->nparams,
+	                  .tags = it->tags,
+	                  .ntags = it->ntags,
+	                  .name_changed = renamed,
+	                  .run_name = r->run_name};
+	trk_search_cache_run_logged(s, id, r->experiment_id, &p);
+	free(m);
+}
+
 static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, const trk_items *it,
                          cn_err *err)
 {
@@ -234,7 +263,7 @@ static cn_code trk_apply(trk_state *s, cn_fb_str run_id, cn_fb_str run_uuid, con
 	if (rc == CN_OK)
 		rc = cn_kv_write(s->db, batch, err);
 	if (rc == CN_OK)
-		trk_search_cache_run_changed(s, id);
+		trk_cache_patch(s, id, &r, it, slots, nslots);
 	cn_kv_val_release(&rv);
 out_unlocked_val:
 	pthread_mutex_unlock(mu);

@@ -6,9 +6,12 @@
  * total), view types and keyset page tokens bound to the query.
  *
  * Runs come from the in-memory search cache (run_cache.c): each searched
- * experiment is pinned and read-locked (in ascending id order), every run is
- * checked against the view and the filter with per-experiment key ids
- * resolved once per query, and only the best `max_results` are kept
+ * experiment is pinned and read-locked (in ascending id order), with the
+ * columns (run_columns.c) of the metric, param and tag keys the query
+ * filters or sorts on; clauses on those keys are scans of one array each,
+ * the most selective first, and only the runs they leave are checked against
+ * the view and the other clauses (key ids resolved once per query); only the
+ * best `max_results` are kept
  * (quickselect over a buffer of twice that, so a first page of 100 out of
  * 100k matches costs no full sort). The answer is built while the locks are held.
  *
@@ -74,6 +77,17 @@ static int sq_field_of(cn_search_entity ent, const char *key)
 	return SQ_NONE;
 }
 
+/* The column kind of an entity, or -1 when it has none. */
+static int sq_col_kind(cn_search_entity ent)
+{
+	switch (ent) {
+	case CN_SEARCH_METRIC: return TRK_SC_COL_METRIC;
+	case CN_SEARCH_PARAM: return TRK_SC_COL_PARAM;
+	case CN_SEARCH_TAG: return TRK_SC_COL_TAG;
+	default: return -1;
+	}
+}
+
 /* The query, resolved once. */
 typedef struct sq_query {
 	const cn_search_clause **clauses;
@@ -84,11 +98,14 @@ typedef struct sq_query {
 	int view;
 } sq_query;
 
-/* One searched experiment and the query's key ids in it. */
+/* One searched experiment and the query's key ids (and columns, when the
+ * cache has them) in it. */
 typedef struct sq_exp {
 	trk_sc_exp *e;
 	uint32_t *ckeys; /* per clause */
+	const trk_sc_col **ccols;
 	uint32_t okeys[TRK_MAX_ORDER];
+	const trk_sc_col *ocols[TRK_MAX_ORDER];
 } sq_exp;
 
 typedef struct sq_cand {
@@ -133,12 +150,28 @@ static const trk_sc_str *sq_str(const trk_sc_str *a, uint32_t n, uint32_t key)
 	return lo < n && a[lo].key == key ? &a[lo] : NULL;
 }
 
-/* The value of a single-valued field of run r; false when it has none.
- * hex is scratch that must outlive *out (run_id). */
-static bool sq_value(const trk_sc_run *r, cn_search_entity ent, int field, uint32_t key,
-                     char hex[33], cn_search_value *out)
+/* The value of a single-valued field of run r (of x) from column col, when
+ * given, or the run's blob; false when it has none. hex is scratch that must
+ * outlive *out (run_id). */
+static bool sq_value(const sq_exp *x, const trk_sc_col *col, const trk_sc_run *r,
+                     cn_search_entity ent, int field, uint32_t key, char hex[33],
+                     cn_search_value *out)
 {
 	const trk_sc_str *s;
+	if (col) {
+		size_t j = (size_t)(r - x->e->runs);
+		if (col->num) {
+			if (trk_sc_absent(col->num[j]))
+				return false;
+			*out = cn_search_value_double(col->num[j]);
+			return true;
+		}
+		uint32_t v = col->vid[j];
+		if (v == TRK_SC_NONE)
+			return false;
+		*out = cn_search_value_strn(col->vals[v].s, col->vals[v].len);
+		return true;
+	}
 	switch (ent) {
 	case CN_SEARCH_METRIC: {
 		const trk_sc_metric *m = key == TRK_SC_NONE ? NULL : sq_metric(r, key);
@@ -214,32 +247,179 @@ static bool sq_dataset_match(const trk_sc_run *r, const cn_search_clause *c, int
 	return false;
 }
 
-/* cn_search_filter_match's semantics, with key ids resolved per experiment. */
-static bool sq_match(const sq_query *q, const sq_exp *x, const trk_sc_run *r)
-{
-	for (size_t k = 0; k < q->nclauses; k++) {
-		const cn_search_clause *c = q->clauses[k];
-		if (c->entity == CN_SEARCH_DATASET) {
-			if (!sq_dataset_match(r, c, q->cfield[k]))
-				return false;
-			continue;
-		}
-		char hex[33];
-		cn_search_value v;
-		bool have = sq_value(r, c->entity, q->cfield[k], x->ckeys[k], hex, &v);
-		bool matched =
-		        c->op == CN_SEARCH_IS_NULL ? !have : have && cn_search_clause_match(c, &v);
-		if (!matched)
-			return false;
-	}
-	return true;
-}
-
 static bool sq_view_ok(const trk_sc_run *r, int view)
 {
 	if (view == CN_ViewType_ALL)
 		return true;
 	return view == CN_ViewType_DELETED_ONLY ? !r->active : r->active;
+}
+
+/* ---- filtering over columns ------------------------------------------------ */
+
+/* How one clause is applied: a scan of a metric column, a scan of a param
+ * or tag column through a per-value table, or per run (attributes, datasets,
+ * keys without a column). */
+enum { SQ_STEP_NUM, SQ_STEP_DICT, SQ_STEP_RUN };
+
+typedef struct sq_step {
+	size_t k; /* clause index */
+	int how;
+	uint64_t est;    /* runs it is expected to keep: the evaluation order */
+	uint8_t *ok;     /* DICT: whether each value id matches */
+	bool ok_missing; /* DICT: whether a run without the key matches */
+} sq_step;
+
+static int sq_step_cmp(const void *a, const void *b)
+{
+	const sq_step *x = a, *y = b;
+	if (x->how == SQ_STEP_RUN || y->how == SQ_STEP_RUN)
+		return (x->how == SQ_STEP_RUN) - (y->how == SQ_STEP_RUN);
+	return (x->est > y->est) - (x->est < y->est);
+}
+
+/* The DICT table of clause c over column col: each live value is matched
+ * once; *est counts the runs that will pass. */
+static bool sq_dict_table(const cn_search_clause *c, const trk_sc_col *col, uint32_t nruns,
+                          sq_step *st)
+{
+	st->ok = malloc(col->nvals ? col->nvals : 1);
+	if (!st->ok)
+		return false;
+	uint64_t with = 0, kept = 0;
+	for (uint32_t v = 0; v < col->nvals; v++) {
+		const trk_sc_val *x = &col->vals[v];
+		cn_search_value val = cn_search_value_strn(x->s, x->len);
+		st->ok[v] = x->refs && cn_search_clause_match(c, &val);
+		with += x->refs;
+		kept += st->ok[v] ? x->refs : 0;
+	}
+	st->ok_missing = c->op == CN_SEARCH_IS_NULL;
+	st->est = kept + (st->ok_missing && nruns > with ? nruns - with : 0);
+	return true;
+}
+
+/* Keep the runs of sel[0..n) (all of 0..n when all) whose metric column
+ * value satisfies c; returns how many, compacted into sel. IEEE comparisons
+ * are MLflow's here: NaN (and the absent marker, a NaN) fail every ordered
+ * comparison and pass != -- except that a run without the metric fails !=. */
+static size_t sq_keep_num(const cn_search_clause *c, const double *num, uint32_t *sel, size_t n,
+                          bool all)
+{
+	size_t m = 0;
+	double w = c->value.num;
+/* One loop per comparator, so the comparison is not chosen per run. */
+#define SQ_KEEP(cond)                                    \
+	for (size_t i = 0; i < n; i++) {                 \
+		uint32_t j = all ? (uint32_t)i : sel[i]; \
+		double d = num[j];                       \
+		if (cond)                                \
+			sel[m++] = j;                    \
+	}
+	if (c->op == CN_SEARCH_IS_NULL) {
+		SQ_KEEP(trk_sc_absent(d))
+	} else if (c->op == CN_SEARCH_IS_NOT_NULL) {
+		SQ_KEEP(!trk_sc_absent(d))
+	} else if (c->value.type != CN_SEARCH_V_NUMBER) {
+		return 0; /* a string or list never matches a number */
+	} else {
+		switch (c->op) {
+		case CN_SEARCH_EQ: SQ_KEEP(d == w) break;
+		case CN_SEARCH_NE: SQ_KEEP(d != w && !trk_sc_absent(d)) break;
+		case CN_SEARCH_LT: SQ_KEEP(d < w) break;
+		case CN_SEARCH_LE: SQ_KEEP(d <= w) break;
+		case CN_SEARCH_GT: SQ_KEEP(d > w) break;
+		case CN_SEARCH_GE: SQ_KEEP(d >= w) break;
+		default: return 0;
+		}
+	}
+#undef SQ_KEEP
+	return m;
+}
+
+static size_t sq_keep_dict(const sq_step *st, const uint32_t *vid, uint32_t *sel, size_t n,
+                           bool all)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t j = all ? (uint32_t)i : sel[i];
+		uint32_t v = vid[j];
+		if (v == TRK_SC_NONE ? st->ok_missing : st->ok[v])
+			sel[m++] = j;
+	}
+	return m;
+}
+
+/* One clause against run r, from its blob (or columns for the value). */
+static bool sq_match_one(const sq_query *q, const sq_exp *x, const trk_sc_run *r, size_t k)
+{
+	const cn_search_clause *c = q->clauses[k];
+	if (c->entity == CN_SEARCH_DATASET)
+		return sq_dataset_match(r, c, q->cfield[k]);
+	char hex[33];
+	cn_search_value v;
+	bool have = sq_value(x, x->ccols[k], r, c->entity, q->cfield[k], x->ckeys[k], hex, &v);
+	return c->op == CN_SEARCH_IS_NULL ? !have : have && cn_search_clause_match(c, &v);
+}
+
+/* Apply the filter's column clauses to x's runs, those expected to keep
+ * fewest runs first, so each later step looks at fewer runs: the indexes of
+ * the runs left, ascending, go into sel (room for every run) and their count
+ * into *n -- or, when no clause has a column, *all is set and sel is left
+ * alone (every run is left). The plan goes to *steps (sq_steps_free); the
+ * caller checks the view and sq_rest_ok on each run left, in the same pass
+ * as it ranks them, so the runs array is walked once. */
+static cn_code sq_filter_columns(const sq_query *q, const sq_exp *x, uint32_t *sel, size_t *n,
+                                 bool *all_out, sq_step **steps_out, cn_err *err)
+{
+	const trk_sc_exp *e = x->e;
+	sq_step *steps = calloc(q->nclauses ? q->nclauses : 1, sizeof *steps);
+	if (!steps)
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	cn_code rc = CN_OK;
+	for (size_t k = 0; k < q->nclauses; k++) {
+		const trk_sc_col *col = x->ccols[k];
+		steps[k].k = k;
+		steps[k].how = !col ? SQ_STEP_RUN : col->num ? SQ_STEP_NUM : SQ_STEP_DICT;
+		/* A range on a metric keeps half the runs, as a guess. */
+		steps[k].est = e->nruns / 2;
+		if (steps[k].how == SQ_STEP_DICT &&
+		    !sq_dict_table(q->clauses[k], col, e->nruns, &steps[k]))
+			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
+	if (q->nclauses > 1)
+		qsort(steps, q->nclauses, sizeof *steps, sq_step_cmp);
+	size_t m = e->nruns;
+	bool all = true; /* sel is still 0..m-1, not materialised */
+	for (size_t s = 0; rc == CN_OK && s < q->nclauses && m; s++) {
+		const sq_step *st = &steps[s];
+		if (st->how == SQ_STEP_RUN)
+			break; /* these go with the view check below */
+		const trk_sc_col *col = x->ccols[st->k];
+		m = st->how == SQ_STEP_NUM ? sq_keep_num(q->clauses[st->k], col->num, sel, m, all)
+		                           : sq_keep_dict(st, col->vid, sel, m, all);
+		all = false;
+	}
+	*n = m;
+	*all_out = all;
+	*steps_out = steps;
+	return rc;
+}
+
+/* Whether run r passes the clauses sq_filter_columns left to do per run. */
+static bool sq_rest_ok(const sq_query *q, const sq_exp *x, const sq_step *steps,
+                       const trk_sc_run *r)
+{
+	for (size_t s = 0; s < q->nclauses; s++)
+		if (steps[s].how == SQ_STEP_RUN && !sq_match_one(q, x, r, steps[s].k))
+			return false;
+	return true;
+}
+
+static void sq_steps_free(const sq_query *q, sq_step *steps)
+{
+	for (size_t k = 0; steps && k < q->nclauses; k++)
+		free(steps[k].ok);
+	free(steps);
 }
 
 /* Total order of two candidates: the sort's orders, then the run id. */
@@ -249,8 +429,10 @@ static int sq_cmp(const sq_query *q, const sq_cand *a, const sq_cand *b)
 		const cn_search_order *o = &q->sort.orders[i];
 		char ha[33], hb[33];
 		cn_search_value va, vb;
-		bool pa = sq_value(a->r, o->entity, q->ofield[i], a->x->okeys[i], ha, &va);
-		bool pb = sq_value(b->r, o->entity, q->ofield[i], b->x->okeys[i], hb, &vb);
+		bool pa = sq_value(a->x, a->x->ocols[i], a->r, o->entity, q->ofield[i],
+		                   a->x->okeys[i], ha, &va);
+		bool pb = sq_value(b->x, b->x->ocols[i], b->r, o->entity, q->ofield[i],
+		                   b->x->okeys[i], hb, &vb);
 		int c = cn_search_order_compare(o, pa ? &va : NULL, pb ? &vb : NULL);
 		if (c)
 			return c;
@@ -301,7 +483,8 @@ static void sq_position_encode(const sq_query *q, const sq_cand *c, cn_buf *out)
 		const cn_search_order *o = &q->sort.orders[i];
 		char hex[33];
 		cn_search_value v;
-		if (!sq_value(c->r, o->entity, q->ofield[i], c->x->okeys[i], hex, &v)) {
+		if (!sq_value(c->x, c->x->ocols[i], c->r, o->entity, q->ofield[i], c->x->okeys[i],
+		              hex, &v)) {
 			cn_buf_putc(out, SQ_V_MISSING);
 		} else if (v.type == CN_SEARCH_V_NUMBER && v.is_int) {
 			cn_buf_putc(out, SQ_V_INT);
@@ -384,7 +567,8 @@ static bool sq_after(const sq_query *q, const sq_cursor *cur, const sq_cand *c)
 		const cn_search_order *o = &q->sort.orders[i];
 		char hex[33];
 		cn_search_value v;
-		bool have = sq_value(c->r, o->entity, q->ofield[i], c->x->okeys[i], hex, &v);
+		bool have = sq_value(c->x, c->x->ocols[i], c->r, o->entity, q->ofield[i],
+		                     c->x->okeys[i], hex, &v);
 		int r = cn_search_order_compare(o, have ? &v : NULL,
 		                                cur->present[i] ? &cur->v[i] : NULL);
 		if (r)
@@ -403,8 +587,9 @@ static cn_code sq_anchor_resolve(const sq_query *q, const sq_exp *xs, size_t nx,
 			continue;
 		for (size_t k = 0; k < q->sort.norders; k++) {
 			const cn_search_order *o = &q->sort.orders[k];
-			cur->present[k] = sq_value(r, o->entity, q->ofield[k], xs[i].okeys[k],
-			                           hexes[k], &cur->v[k]);
+			cur->present[k] =
+			        sq_value(&xs[i], xs[i].ocols[k], r, o->entity, q->ofield[k],
+			                 xs[i].okeys[k], hexes[k], &cur->v[k]);
 		}
 		cur->set = true;
 		return CN_OK;
@@ -698,19 +883,36 @@ static cn_code sq_page(trk_state *s, const sq_query *q, sq_exp *xs, size_t nx,
 	if (!t.c)
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	uint64_t total = 0;
-	for (size_t i = 0; i < nx; i++) {
+	size_t most = 0;
+	for (size_t i = 0; i < nx; i++)
+		most = xs[i].e->nruns > most ? xs[i].e->nruns : most;
+	uint32_t *sel = malloc((most ? most : 1) * sizeof *sel);
+	if (!sel) {
+		free(t.c);
+		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
+	for (size_t i = 0; rc == CN_OK && i < nx; i++) {
 		const trk_sc_exp *e = xs[i].e;
-		for (uint32_t j = 0; j < e->nruns; j++) {
-			const trk_sc_run *r = &e->runs[j];
-			if (!sq_view_ok(r, q->view) || !sq_match(q, &xs[i], r))
+		size_t n = 0;
+		bool all = false;
+		sq_step *steps = NULL;
+		rc = sq_filter_columns(q, &xs[i], sel, &n, &all, &steps, err);
+		for (size_t j = 0; rc == CN_OK && j < n; j++) {
+			sq_cand c = {&e->runs[all ? (uint32_t)j : sel[j]], &xs[i]};
+			if (!sq_view_ok(c.r, q->view) || !sq_rest_ok(q, &xs[i], steps, c.r))
 				continue;
-			sq_cand c = {r, &xs[i]};
 			if (cur.set && !sq_after(q, &cur, &c))
 				continue;
 			total++;
 			if (t.k)
 				sq_topk_add(&t, c);
 		}
+		sq_steps_free(q, steps);
+	}
+	free(sel);
+	if (rc != CN_OK) {
+		free(t.c);
+		return rc;
 	}
 	if (t.k)
 		sq_topk_trim(&t);
@@ -797,34 +999,57 @@ cn_code trk_search_runs(void *st, const cn_call_ctx *ctx, cn_fb_table req, cn_fb
 		q.clauses[k] = cn_search_filter_clause(f, k);
 		q.cfield[k] = sq_field_of(q.clauses[k]->entity, q.clauses[k]->key);
 	}
+	/* The columns the filter and the sort read. */
+	trk_sc_need *needs = malloc((nc + TRK_MAX_ORDER) * sizeof *needs);
+	size_t nneeds = 0;
+	if (rc == CN_OK && !needs)
+		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	for (size_t k = 0; rc == CN_OK && k < q.nclauses; k++)
+		if (sq_col_kind(q.clauses[k]->entity) >= 0)
+			needs[nneeds++] =
+			        (trk_sc_need){sq_col_kind(q.clauses[k]->entity), q.clauses[k]->key};
+	for (size_t k = 0; rc == CN_OK && k < q.sort.norders; k++)
+		if (sq_col_kind(q.sort.orders[k].entity) >= 0)
+			needs[nneeds++] = (trk_sc_need){sq_col_kind(q.sort.orders[k].entity),
+			                                q.sort.orders[k].key};
 	size_t nx = 0, nids = rc == CN_OK ? sq_experiment_ids(exps, ids) : 0;
 	for (size_t i = 0; rc == CN_OK && i < nids; i++) {
 		sq_exp *x = &xs[nx];
 		x->ckeys = malloc(nc * sizeof *x->ckeys);
-		if (!x->ckeys) {
+		x->ccols = calloc(nc, sizeof *x->ccols);
+		if (!x->ckeys || !x->ccols) {
+			free(x->ckeys);
+			free(x->ccols);
 			rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 			break;
 		}
-		rc = trk_search_cache_acquire(s, ids[i], &x->e, err);
+		rc = trk_search_cache_acquire_cols(s, ids[i], needs, nneeds, &x->e, err);
 		if (rc != CN_OK) {
 			free(x->ckeys);
+			free(x->ccols);
 			break;
 		}
 		nx++;
 		for (size_t k = 0; k < q.nclauses; k++) {
 			const char *key = q.clauses[k]->key;
+			int kind = sq_col_kind(q.clauses[k]->entity);
 			x->ckeys[k] = trk_sc_key_find(x->e, key, strlen(key));
+			x->ccols[k] = kind < 0 ? NULL : trk_sc_col_find(x->e, kind, x->ckeys[k]);
 		}
 		for (size_t k = 0; k < q.sort.norders; k++) {
 			const char *key = q.sort.orders[k].key;
+			int kind = sq_col_kind(q.sort.orders[k].entity);
 			x->okeys[k] = trk_sc_key_find(x->e, key, strlen(key));
+			x->ocols[k] = kind < 0 ? NULL : trk_sc_col_find(x->e, kind, x->okeys[k]);
 		}
 	}
+	free(needs);
 	if (rc == CN_OK)
 		rc = sq_page(s, &q, xs, nx, &token, &fp, max, b, resp, err);
 	for (size_t i = 0; i < nx; i++) {
 		trk_search_cache_release(s, xs[i].e);
 		free(xs[i].ckeys);
+		free(xs[i].ccols);
 	}
 	free(xs);
 	free(ids);

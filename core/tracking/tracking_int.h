@@ -302,6 +302,28 @@ struct trk_sc_exp;
 cn_code trk_search_cache_new(size_t budget_bytes, struct trk_search_cache **out, cn_err *err);
 void trk_search_cache_free(struct trk_search_cache *c);
 void trk_search_cache_run_changed(trk_state *s, const uint8_t id[16]);
+/* What one logging call (run_logging.c) committed to a run: the latest
+ * metric values it changed, the params and tags it set (in call order), and
+ * the run name when an mlflow.runName tag renamed it. */
+typedef struct trk_sc_latest {
+	cn_fb_str key;
+	trk_latest l;
+} trk_sc_latest;
+typedef struct trk_sc_patch {
+	const trk_sc_latest *metrics;
+	uint32_t nmetrics;
+	const trk_tag *params;
+	uint32_t nparams;
+	const trk_tag *tags;
+	uint32_t ntags;
+	bool name_changed;
+	cn_fb_str run_name;
+} trk_sc_patch;
+/* trk_search_cache_run_changed for a logging call, same contract, but the
+ * cached run (of experiment experiment_id) is patched from p instead of
+ * re-read from the store. */
+void trk_search_cache_run_logged(trk_state *s, const uint8_t id[16], cn_fb_str experiment_id,
+                                 const trk_sc_patch *p);
 void trk_search_cache_run_forgotten(trk_state *s, const uint8_t id[16]);
 void trk_search_cache_experiment_forgotten(trk_state *s, uint64_t exp);
 cn_code trk_search_cache_acquire(trk_state *s, uint64_t exp, struct trk_sc_exp **out, cn_err *err);

@@ -4,11 +4,15 @@ their error, reads not recorded; after a restart the trail answers by
 entity, by caller and by time range; no route changes or removes records."""
 import base64
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 
 import harness
-from harness import Server, check, expect_error, run_tests
+from harness import (Client, Proc, Server, check, expect_error, free_port, run_tests,
+                     wait_healthy)
 
 AUDIT = "/api/2.0/cairn/audit/search"
 
@@ -153,5 +157,47 @@ def test_trail():
         srv.cleanup()
 
 
+def test_split_mode():
+    """`cairn service tracking` and `cairn service audit` as two processes on
+    one data directory: the audit service reads tracking's trail (a RocksDB
+    secondary of the tracking process), new records included."""
+    data = tempfile.mkdtemp(prefix="cairn-audit-split-")
+    trk_port, aud_port, http_port = free_port(), free_port(), free_port()
+    procs = []
+    try:
+        for name, port in [("tracking", trk_port), ("audit", aud_port)]:
+            p = Proc(["service", name, "--listen", "tcp://127.0.0.1:%d" % port, "--data", data],
+                     log_name=name).start()
+            procs.append(p)
+            deadline = time.time() + 30
+            while "SERVICE-READY" not in p.logs():
+                check(p.p.poll() is None and time.time() < deadline, p.logs())
+                time.sleep(0.05)
+        gw = Proc(["gateway", "--port", str(http_port),
+                   "--service", "tracking=tcp://127.0.0.1:%d" % trk_port,
+                   "--service", "audit=tcp://127.0.0.1:%d" % aud_port], log_name="gateway").start()
+        procs.append(gw)
+        wait_healthy(http_port, 20, gw)
+        c = Client(http_port)
+        r = post(c, "experiments/create", {"name": "split"}, as_alice())
+        check(r.status == 200, r)
+        exp = r.json()["experiment_id"]
+        r = post(c, "runs/create", {"experiment_id": exp}, as_alice())
+        check(r.status == 200, r)
+        run = r.json()["run"]["info"]["run_id"]
+        r = post(c, "runs/log-metric", {"run_id": run, "key": "m", "value": 1, "timestamp": 1,
+                                        "step": 0}, as_alice())
+        check(r.status == 200, r)
+        recs = search(c, entity_type="run_id", entity_id=run)
+        check([x["method"] for x in recs] == ["CreateRun", "LogMetric"], recs)
+        check(all(x["service"] == "tracking" and x["outcome"] == "OK" for x in recs), recs)
+        recs = search(c, entity_type="experiment_id", entity_id=exp)
+        check([x["method"] for x in recs] == ["CreateExperiment", "CreateRun"], recs)
+    finally:
+        for p in reversed(procs):
+            p.term()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_trail])
+    run_tests([test_trail, test_split_mode])

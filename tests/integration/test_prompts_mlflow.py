@@ -19,6 +19,12 @@ N = "/api/2.0/cairn/prompts/"
 IS_PROMPT = "mlflow.prompt.is_prompt"
 
 
+def stop(srv):
+    """Stop a server; a clean exit (0) also means no leak under the sanitizers."""
+    rc = srv.stop()
+    check(rc == 0, "exit status %r; log tail: %s" % (rc, srv.proc.logs()[-3000:]))
+
+
 def ok(r):
     check(r.status == 200, r)
     return r.json()
@@ -195,7 +201,7 @@ def test_register_load_search():
         expect_error(c.post("registered-models/create", {"name": "qa"}), 400,
                      "RESOURCE_ALREADY_EXISTS")
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def test_tags_aliases_deletes_and_links():
@@ -251,7 +257,7 @@ def test_tags_aliases_deletes_and_links():
         # a re-registered name starts again at version 1, as in MLflow
         check(register_prompt(c, "p", "again")["version"] == "1")
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def test_prompt_text_limit_and_rollback():
@@ -271,7 +277,7 @@ def test_prompt_text_limit_and_rollback():
         check(ok(c.get("registered-models/get", {"name": "big"}))["registered_model"]
               ["latest_versions"][0]["version"] == "1")
     finally:
-        srv.stop()
+        stop(srv)
 
 
 def test_prompt_webhooks_both_paths():
@@ -305,7 +311,7 @@ def test_prompt_webhooks_both_paths():
                        ("prompt_tag", "set", "via-native")])
         check(got == want, got)
     finally:
-        srv.stop()
+        stop(srv)
         rx.close()
 
 

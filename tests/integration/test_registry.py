@@ -431,6 +431,25 @@ def test_split_mode():
         expect_error(c.post("model-versions/create",
                             {"name": "split", "source": "/tmp/m", "run_id": "a" * 32}),
                      503, "TEMPORARILY_UNAVAILABLE", "tracking")
+        # Told where tracking is, it asks: the run does not exist.
+        procs[0].term()
+        reg = Proc(["service", "registry", "--listen", "tcp://127.0.0.1:%d" % reg_port,
+                    "--data", os.path.join(data, "registry"),
+                    "--service", "tracking=tcp://127.0.0.1:%d" % trk_port],
+                   log_name="registry2").start()
+        procs.append(reg)
+        deadline = time.time() + 30
+        while "SERVICE-READY" not in reg.logs():
+            check(reg.p.poll() is None and time.time() < deadline, reg.logs())
+            time.sleep(0.05)
+        end = time.time() + 20
+        while True:
+            r = c.post("model-versions/create",
+                       {"name": "split", "source": "/tmp/m", "run_id": "a" * 32})
+            if r.status != 503 or time.time() > end:
+                break
+            time.sleep(0.1)
+        expect_error(r, 404, "RESOURCE_DOES_NOT_EXIST")
     finally:
         for p in reversed(procs):
             p.term()
