@@ -26,7 +26,9 @@
 
 #include "core/search/search.h"
 
-/* One span as the filter sees it. Strings need not be NUL-terminated. */
+/* One span as the filter sees it. Strings are (pointer, length), but a NUL
+ * must follow each: RLIKE's regexec reads to it under ASan's interceptor even
+ * with REG_STARTEND (stored traces' strings always have one). */
 typedef struct cn_search_trace_span {
 	cn_search_value name, type, status; /* CN_SEARCH_V_STRING or V_NONE */
 	/* The span's JSON, for span.content LIKE. */

@@ -48,8 +48,11 @@ static void tm_span_tokens(cn_fb_str attrs, trc_metrics_trace *t)
 	json_decref(o);
 }
 
-/* Adds one trace (record in hand) and its tool calls to m. */
-static cn_code tm_add(trc_state *s, trc_metrics *m, const char *id, size_t len, int64_t ts,
+/* Adds one trace (record in hand) and its tool calls to m. Its spans are
+ * read through `spans`, one iterator over the whole span column family for
+ * the scan, positioned on the trace's key prefix: an iterator per trace
+ * would cost more than reading its few spans. */
+static cn_code tm_add(cn_kv_iter *spans, trc_metrics *m, const char *id, size_t len, int64_t ts,
                       cn_fb_table rec, cn_err *err)
 {
 	int32_t state = cn_TraceRecord_state(rec);
@@ -60,14 +63,17 @@ static cn_code tm_add(trc_state *s, trc_metrics *m, const char *id, size_t len, 
 	cn_fb_str tok = tm_meta(rec, TM_TOKEN_META);
 	bool have_tokens = tok.ptr && trc_metrics_token_usage(tok.ptr, tok.len, &t.input_tokens,
 	                                                      &t.output_tokens, &t.total_tokens);
-	trc_span_iter *it = trc_span_iter_new(s, id, len, NULL);
-	if (!it)
-		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
-	cn_fb_table sp;
-	const char *sid;
-	size_t slen;
+	cn_key prefix;
+	cn_key_init(&prefix);
+	cn_key_str(&prefix, id, len);
 	bool ok = true;
-	while (ok && trc_span_iter_next(it, &sp, &sid, &slen)) {
+	for (cn_kv_iter_seek(spans, prefix.b, prefix.len); ok && cn_kv_iter_valid(spans);
+	     cn_kv_iter_next(spans)) {
+		size_t klen, vlen;
+		const uint8_t *key = cn_kv_iter_key(spans, &klen);
+		if (klen < prefix.len || memcmp(key, prefix.b, prefix.len) != 0)
+			break;
+		cn_fb_table sp = cn_fb_root(cn_kv_iter_value(spans, &vlen));
 		if (cn_fb_str_eq(cn_SpanRecord_span_type(sp), "TOOL")) {
 			cn_fb_str name = cn_SpanRecord_name(sp);
 			bool failed =
@@ -78,8 +84,7 @@ static cn_code tm_add(trc_state *s, trc_metrics *m, const char *id, size_t len, 
 		if (!have_tokens)
 			tm_span_tokens(cn_SpanRecord_attributes(sp), &t);
 	}
-	cn_code rc = trc_span_iter_status(it, err);
-	trc_span_iter_free(it);
+	cn_code rc = cn_kv_iter_status(spans, err);
 	if (rc == CN_OK && !(ok && trc_metrics_add_trace(m, &t)))
 		rc = cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
 	return rc;
@@ -90,8 +95,12 @@ static cn_code tm_scan(trc_state *s, trc_metrics *m, const char *exp, cn_err *er
 	/* Keys order by -request_time: starting "after" (end_ms - 1, "") lands on
 	 * the newest trace before end_ms, as no trace id is empty. */
 	trc_exp_iter *it = trc_exp_iter_new(s, exp, true, m->end_ms - 1, "");
-	if (!it)
+	cn_kv_iter *spans = cn_kv_iter_new(s->db, TRC_CF_SPANS, NULL, 0);
+	if (!it || !spans) {
+		trc_exp_iter_free(it);
+		cn_kv_iter_free(spans);
 		return cn_err_set(err, CN_INTERNAL_ERROR, "out of memory");
+	}
 	int64_t ts;
 	const char *id;
 	size_t len;
@@ -113,12 +122,13 @@ static cn_code tm_scan(trc_state *s, trc_metrics *m, const char *exp, cn_err *er
 			rc = irc;
 			break;
 		}
-		rc = tm_add(s, m, id, len, ts, info.t, err);
+		rc = tm_add(spans, m, id, len, ts, info.t, err);
 		trc_info_release(&info);
 	}
 	if (rc == CN_OK)
 		rc = trc_exp_iter_status(it, err);
 	trc_exp_iter_free(it);
+	cn_kv_iter_free(spans);
 	return rc;
 }
 
