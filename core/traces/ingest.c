@@ -104,15 +104,151 @@ static bool trc_span_copy(cn_fb_builder *b, cn_fb_table sp, const uint8_t **out,
 	return cn_fb_finish(b, root, out, len) && !cn_fb_builder_failed(b);
 }
 
+/* ---- one top-level attribute without parsing the whole object ----
+ * Span attributes are an object of a dozen keys whose values (messages,
+ * documents) can be kilobytes; ingestion needs two or three of them. A
+ * structural scan finds a key's value text and only that is given to
+ * jansson. Anything the scan is not sure of (escaped keys, malformed
+ * text) falls back to parsing the whole object, so the answer is always
+ * jansson's: the last copy of a duplicated key, nothing from invalid JSON. */
+
+static const char *trc_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Past the string starting at p ('"'); NULL if unterminated or invalid.
+ * *esc is set when it holds an escape. */
+static const char *trc_skip_str(const char *p, const char *end, bool *esc)
+{
+	for (p++; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"')
+			return p + 1;
+		if (c < 0x20)
+			return NULL;
+		if (c == '\\') {
+			*esc = true;
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/* Past the value starting at p; NULL if it is not well formed. */
+static const char *trc_skip_value(const char *p, const char *end)
+{
+	bool esc = false;
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return trc_skip_str(p, end, &esc);
+	if (*p == '{' || *p == '[') {
+		char stack[64];
+		size_t depth = 0;
+		while (p < end) {
+			char c = *p;
+			if (c == '"') {
+				p = trc_skip_str(p, end, &esc);
+				if (!p)
+					return NULL;
+				continue;
+			}
+			if (c == '{' || c == '[') {
+				if (depth == sizeof stack)
+					return NULL;
+				stack[depth++] = c == '{' ? '}' : ']';
+			} else if (c == '}' || c == ']') {
+				if (depth == 0 || stack[depth - 1] != c)
+					return NULL;
+				if (--depth == 0)
+					return p + 1;
+			}
+			p++;
+		}
+		return NULL;
+	}
+	const char *s = p;
+	while (p < end && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '-' ||
+	                   *p == '+' || *p == '.' || *p == 'E'))
+		p++;
+	return p > s ? p : NULL;
+}
+
+/* The text of key's value in the object doc: 1 found, 0 absent, -1 the scan
+ * cannot tell (the caller parses the whole object). */
+static int trc_json_find(cn_fb_str doc, const char *key, cn_fb_str *val)
+{
+	const char *p = doc.ptr, *end = doc.ptr + doc.len;
+	size_t klen = strlen(key);
+	int found = 0;
+	p = trc_ws(p, end);
+	if (p >= end || *p != '{')
+		return -1;
+	p = trc_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return trc_ws(p + 1, end) == end ? 0 : -1;
+	for (;;) {
+		if (p >= end || *p != '"')
+			return -1;
+		bool esc = false;
+		const char *k = p + 1, *ke = trc_skip_str(p, end, &esc);
+		if (!ke || esc)
+			return -1;
+		p = trc_ws(ke, end);
+		if (p >= end || *p != ':')
+			return -1;
+		p = trc_ws(p + 1, end);
+		const char *v = p;
+		p = trc_skip_value(p, end);
+		if (!p)
+			return -1;
+		if ((size_t)(ke - 1 - k) == klen && memcmp(k, key, klen) == 0) {
+			*val = (cn_fb_str){v, (size_t)(p - v)};
+			found = 1;
+		}
+		p = trc_ws(p, end);
+		if (p < end && *p == ',') {
+			p = trc_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			break;
+		return -1;
+	}
+	return trc_ws(p + 1, end) == end ? found : -1;
+}
+
+/* The attribute key of the object attrs, decoded (a new reference), or NULL. */
+static json_t *trc_attr_get(cn_fb_str attrs, const char *key)
+{
+	cn_fb_str v = {0};
+	if (!attrs.len)
+		return NULL;
+	int r = trc_json_find(attrs, key, &v);
+	if (r == 0)
+		return NULL;
+	if (r > 0)
+		return json_loadb(v.ptr, v.len, JSON_DECODE_ANY, NULL);
+	json_t *a = json_loadb(attrs.ptr, attrs.len, 0, NULL);
+	json_t *x = json_incref(json_object_get(a, key));
+	json_decref(a);
+	return x;
+}
+
 /* MLflow's preview of a root span attribute: the JSON-encoded value,
  * truncated to TRC_PREVIEW_MAX bytes (at a UTF-8 boundary). Copied into
  * keep (owned by the caller). */
-static cn_fb_str trc_preview(json_t *attrs, const char *key, cn_buf *keep)
+static cn_fb_str trc_preview(cn_fb_str attrs, const char *key, cn_buf *keep)
 {
-	json_t *v = json_object_get(attrs, key);
+	json_t *v = trc_attr_get(attrs, key);
 	const char *txt = json_is_string(v) ? json_string_value(v) : NULL;
-	if (!txt)
+	if (!txt) {
+		json_decref(v);
 		return (cn_fb_str){0};
+	}
 	size_t n = strlen(txt);
 	if (n > TRC_PREVIEW_MAX) {
 		n = TRC_PREVIEW_MAX;
@@ -121,6 +257,7 @@ static cn_fb_str trc_preview(json_t *attrs, const char *key, cn_buf *keep)
 	}
 	cn_buf_reset(keep);
 	cn_buf_append(keep, txt, n);
+	json_decref(v);
 	return (cn_fb_str){keep->p, keep->len};
 }
 
@@ -147,8 +284,7 @@ static void trc_usage_add(trc_usage *u, cn_fb_str attrs)
 	static const char key[] = "mlflow.chat.tokenUsage";
 	if (!attrs.len || !memmem(attrs.ptr, attrs.len, key, sizeof key - 1))
 		return;
-	json_t *a = json_loadb(attrs.ptr, attrs.len, 0, NULL);
-	json_t *v = json_object_get(a, key);
+	json_t *v = trc_attr_get(attrs, key);
 	json_t *usage = json_is_string(v) ? json_loads(json_string_value(v), 0, NULL) : NULL;
 	if (json_is_object(usage)) {
 		json_t *i = json_object_get(usage, "input_tokens");
@@ -162,7 +298,7 @@ static void trc_usage_add(trc_usage *u, cn_fb_str attrs)
 		u->any = true;
 	}
 	json_decref(usage);
-	json_decref(a);
+	json_decref(v);
 }
 
 static int32_t trc_state_of(cn_fb_table root)
@@ -200,7 +336,6 @@ static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_
 		trc_pairs_set(&r.tags, "mlflow.artifactLocation", 23, g->loc.p, g->loc.len);
 		trc_pairs_set(&r.tags, "mlflow.trace.spansLocation", 26, "TRACKING_STORE", 14);
 	}
-	json_t *root_attrs = NULL;
 	trc_usage usage = {0};
 	const trc_pair *prev = trc_pairs_get(&r.metadata, "mlflow.trace.tokenUsage");
 	if (prev && !r.info_from_client) {
@@ -237,13 +372,11 @@ static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_
 				r.request_time_ms = st / 1000000;
 				r.execution_duration_ms = en > st ? (en - st) / 1000000 : -1;
 				r.state = trc_state_of(sp);
-				json_decref(root_attrs);
 				cn_fb_str a = cn_SpanRecord_attributes(sp);
-				root_attrs = a.len ? json_loadb(a.ptr, a.len, 0, NULL) : NULL;
 				r.request_preview =
-				        trc_preview(root_attrs, "mlflow.spanInputs", &g->req_prev);
-				r.response_preview = trc_preview(root_attrs, "mlflow.spanOutputs",
-				                                 &g->resp_prev);
+				        trc_preview(a, "mlflow.spanInputs", &g->req_prev);
+				r.response_preview =
+				        trc_preview(a, "mlflow.spanOutputs", &g->resp_prev);
 				cn_fb_str nm = cn_SpanRecord_name(sp);
 				cn_buf_reset(&g->name);
 				cn_buf_append(&g->name, nm.ptr ? nm.ptr : "", nm.len);
@@ -280,7 +413,6 @@ static cn_code trc_ingest_group(trc_group_ctx *g, trc_in_span *in, size_t n, cn_
 			trc_index_record(g->batch, cn_fb_root(buf), false);
 		}
 	}
-	json_decref(root_attrs);
 	trc_rec_free(&r);
 	if (existed)
 		trc_info_release(&old);
