@@ -62,6 +62,7 @@ struct cn_kv_shared {
 struct cn_kv {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
+	rocksdb_options_t *bulk_opts; /* cn_kv_opts.bulk_cfs' options; NULL if none */
 	rocksdb_block_based_table_options_t *topts;
 	rocksdb_cache_t *cache; /* own cache; NULL when shared->cache is used */
 	cn_kv_shared *shared;   /* NULL when opened alone */
@@ -215,6 +216,8 @@ static void kv_free(cn_kv *db)
 		rocksdb_block_based_options_destroy(db->topts);
 	if (db->opts)
 		rocksdb_options_destroy(db->opts);
+	if (db->bulk_opts)
+		rocksdb_options_destroy(db->bulk_opts);
 	if (db->cache)
 		rocksdb_cache_destroy(db->cache);
 	if (db->cf_names)
@@ -282,22 +285,41 @@ static int kv_name_index(const char *const *names, int n, const char *name)
 	return -1;
 }
 
+static bool kv_is_bulk(const cn_kv_opts *o, const char *name)
+{
+	for (size_t i = 0; o && o->bulk_cfs && i < o->nbulk; i++)
+		if (strcmp(o->bulk_cfs[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* Opens with the family list built by cn_kv_open; on a compression the
  * library lacks, retries once without compression. */
 static rocksdb_t *kv_open_families(cn_kv *db, const char *path, const char *secondary,
-                                   const char **names, int n, char **rerr)
+                                   const char **names, int n, const cn_kv_opts *o, char **rerr)
 {
 	const rocksdb_options_t **cfo = malloc((size_t)n * sizeof *cfo);
 	if (!cfo)
 		return NULL;
-	for (int i = 0; i < n; i++)
-		cfo[i] = db->opts;
-	rocksdb_t *r;
 	if (secondary) {
 		/* A secondary keeps every table file open (RocksDB requires it). */
 		rocksdb_options_set_max_open_files(db->opts, -1);
 		rocksdb_options_set_create_if_missing(db->opts, 0);
 		rocksdb_options_set_create_missing_column_families(db->opts, 0);
+	}
+	for (int i = 0; i < n; i++) {
+		cfo[i] = db->opts;
+		if (!kv_is_bulk(o, names[i]))
+			continue;
+		if (!db->bulk_opts) {
+			db->bulk_opts = rocksdb_options_create_copy(db->opts);
+			rocksdb_options_set_compression(db->bulk_opts, rocksdb_no_compression);
+			rocksdb_options_set_write_buffer_size(db->bulk_opts, 16 * KV_MB);
+		}
+		cfo[i] = db->bulk_opts;
+	}
+	rocksdb_t *r;
+	if (secondary) {
 		r = rocksdb_open_as_secondary_column_families(db->opts, path, secondary, n, names,
 		                                              cfo, db->handles, rerr);
 	} else {
@@ -388,7 +410,7 @@ cn_code cn_kv_open(cn_kv **out, const char *path, const char *const *cf_names, s
 		                  secondary, strerror(rc));
 		goto done;
 	}
-	db->db = kv_open_families(db, path, secondary, names, n, &rerr);
+	db->db = kv_open_families(db, path, secondary, names, n, opts, &rerr);
 	if (!db->db) {
 		code = rerr ? kv_fail(err, CN_INTERNAL_ERROR, "open", rerr)
 		            : cn_err_set(err, CN_INTERNAL_ERROR, "kv: open: out of memory");

@@ -63,6 +63,11 @@ typedef struct cn_kv_opts {
 	 * may be another process), keeping its own files in this directory;
 	 * writes then fail. NULL = the usual read-write open. */
 	const char *secondary_path;
+	/* Families of large values written once and read rarely (a trace's
+	 * span content): stored uncompressed, with a larger memtable, since
+	 * compressing them costs the write path more than the disk it saves. */
+	const char *const *bulk_cfs;
+	size_t nbulk;
 } cn_kv_opts;
 
 /* What the databases of one process share instead of each holding its own:
