@@ -108,9 +108,12 @@ static bool trc_span_copy(cn_fb_builder *b, cn_fb_table sp, const uint8_t **out,
  * Span attributes are an object of a dozen keys whose values (messages,
  * documents) can be kilobytes; ingestion needs two or three of them. A
  * structural scan finds a key's value text and only that is given to
- * jansson. Anything the scan is not sure of (escaped keys, malformed
- * text) falls back to parsing the whole object, so the answer is always
- * jansson's: the last copy of a duplicated key, nothing from invalid JSON. */
+ * jansson. Anything the scan is not sure of (escaped keys, broken
+ * structure) falls back to parsing the whole object, so for valid JSON the
+ * answer is jansson's (the last copy of a duplicated key wins). The scan
+ * checks structure, not every token: an object that is malformed only
+ * inside some other key's value (which only a hand-made LogSpans request
+ * could send) still yields the wanted key. */
 
 static const char *trc_ws(const char *p, const char *end)
 {
@@ -119,20 +122,21 @@ static const char *trc_ws(const char *p, const char *end)
 	return p;
 }
 
-/* Past the string starting at p ('"'); NULL if unterminated or invalid.
- * *esc is set when it holds an escape. */
+/* Past the string starting at p ('"'); NULL if unterminated. *esc is set
+ * when it holds an escape. Found with memchr (vectorised): attribute values
+ * are most of the text. Control characters are not looked for; the
+ * wanted value itself still goes through jansson. */
 static const char *trc_skip_str(const char *p, const char *end, bool *esc)
 {
-	for (p++; p < end; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"')
-			return p + 1;
-		if (c < 0x20)
+	for (p++; p < end;) {
+		const char *q = memchr(p, '"', (size_t)(end - p));
+		if (!q)
 			return NULL;
-		if (c == '\\') {
-			*esc = true;
-			p++;
-		}
+		const char *bs = memchr(p, '\\', (size_t)(q - p));
+		if (!bs)
+			return q + 1;
+		*esc = true;
+		p = bs + 2; /* the escaped character, whatever it is */
 	}
 	return NULL;
 }
