@@ -181,9 +181,7 @@ static const char *trc_skip_value(const char *p, const char *end)
 	return p > s ? p : NULL;
 }
 
-/* The text of key's value in the object doc: 1 found, 0 absent, -1 the scan
- * cannot tell (the caller parses the whole object). */
-static int trc_json_find(cn_fb_str doc, const char *key, cn_fb_str *val)
+int trc_json_find(cn_fb_str doc, const char *key, cn_fb_str *val)
 {
 	const char *p = doc.ptr, *end = doc.ptr + doc.len;
 	size_t klen = strlen(key);

@@ -174,6 +174,10 @@ bool trc_valid_trace_id(const char *id, size_t len);
 cn_code trc_need_trace_id(cn_fb_str id, const char *param, cn_err *err);
 /* "tr-<hex>" from an OTel trace id (32 hex); false when malformed. */
 bool trc_trace_id_from_otel(const char *hex, size_t len, char out[TRC_ID_MAX]);
+/* The text of key's value in the JSON object doc (a span's attributes),
+ * found by a structural scan (ingest.c): 1 found (*val set), 0 absent, -1
+ * the scan cannot tell (escaped keys, broken structure; parse it whole). */
+int trc_json_find(cn_fb_str doc, const char *key, cn_fb_str *val);
 /* base64 of the bytes hex digits stand for (OTel ids in proto JSON). */
 void trc_hex_to_b64(const char *hex, size_t len, cn_buf *out);
 /* google.protobuf.Timestamp / Duration text <-> milliseconds. */

@@ -3,6 +3,7 @@
  * writes (protobuf Timestamp/Duration text, OTel ids as base64, trace ids),
  * and the codec's `map` and `json` fields on the trace tables.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,42 @@ CN_TEST(codec_map_and_json_fields)
 	                               NULL, 0, b, &root, &err),
 	                CN_INVALID_PARAMETER_VALUE);
 	cn_fb_builder_free(b);
+}
+
+static int find(const char *doc, const char *key, const char **val)
+{
+	static char out[256];
+	cn_fb_str v = {0};
+	int r = trc_json_find((cn_fb_str){doc, strlen(doc)}, key, &v);
+	snprintf(out, sizeof out, "%.*s", (int)v.len, v.ptr ? v.ptr : "");
+	*val = out;
+	return r;
+}
+
+CN_TEST(attribute_key_scan)
+{
+	const char *v;
+	CN_CHECK_EQ_INT(find("{\"a\": \"x\", \"k\": \"\\\"q\\\"\"}", "k", &v), 1);
+	CN_CHECK_STR(v, "\"\\\"q\\\"\"");
+	/* Values of every shape are skipped, strings with brackets included. */
+	CN_CHECK_EQ_INT(find(" { \"a\" : [1, {\"b\": \"]}\"}], \"n\": -1.5e3, \"t\": true,"
+	                     "\"k\": {\"x\": [null]} } ",
+	                     "k", &v),
+	                1);
+	CN_CHECK_STR(v, "{\"x\": [null]}");
+	/* The last copy of a key wins, as in jansson. */
+	CN_CHECK_EQ_INT(find("{\"k\": 1, \"k\": 2}", "k", &v), 1);
+	CN_CHECK_STR(v, "2");
+	CN_CHECK_EQ_INT(find("{\"kk\": 1, \"\": 2}", "k", &v), 0);
+	CN_CHECK_EQ_INT(find("{}", "k", &v), 0);
+	/* Not sure: the caller parses the whole object. */
+	CN_CHECK_EQ_INT(find("{\"\\u006b\": 1}", "k", &v), -1);
+	CN_CHECK_EQ_INT(find("{\"k\": [1}", "k", &v), -1);
+	CN_CHECK_EQ_INT(find("{\"k\": \"open", "k", &v), -1);
+	CN_CHECK_EQ_INT(find("{\"k\": 1} x", "k", &v), -1);
+	CN_CHECK_EQ_INT(find("[1]", "k", &v), -1);
+	CN_CHECK_EQ_INT(find("{\"k\" 1}", "k", &v), -1);
+	CN_CHECK_EQ_INT(find("{\"k\": 1,}", "k", &v), -1);
 }
 
 CN_TEST_MAIN()
