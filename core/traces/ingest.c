@@ -281,10 +281,66 @@ typedef struct trc_usage {
 	bool any;
 } trc_usage;
 
+/* An integer token as jansson reads one; false for anything else. */
+static bool trc_int_token(cn_fb_str x, int64_t *out)
+{
+	size_t i = x.len && x.ptr[0] == '-' ? 1 : 0, nd = x.len - i;
+	if (nd == 0 || nd > 18 || (nd > 1 && x.ptr[i] == '0'))
+		return false;
+	int64_t v = 0;
+	for (; i < x.len; i++) {
+		if (x.ptr[i] < '0' || x.ptr[i] > '9')
+			return false;
+		v = v * 10 + (x.ptr[i] - '0');
+	}
+	*out = x.ptr[0] == '-' ? -v : v;
+	return true;
+}
+
+/* The usual usage value (a short string of an object of integers, only
+ * quotes escaped) read without jansson; false = let jansson read it. */
+static bool trc_usage_fast(trc_usage *u, cn_fb_str attrs, const char *key)
+{
+	cn_fb_str v = {0};
+	char txt[256];
+	size_t n = 0;
+	if (trc_json_find(attrs, key, &v) != 1 || v.len < 2 || v.len > sizeof txt ||
+	    v.ptr[0] != '"')
+		return false;
+	for (size_t i = 1; i + 1 < v.len; i++) {
+		char c = v.ptr[i];
+		if (c == '\\') {
+			if (v.ptr[i + 1] != '"')
+				return false;
+			i++;
+		} else if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x80) {
+			return false;
+		}
+		txt[n++] = v.ptr[i];
+	}
+	static const char *const names[3] = {"input_tokens", "output_tokens", "total_tokens"};
+	int64_t val[3] = {0, 0, 0};
+	bool has[3] = {false, false, false};
+	for (int k = 0; k < 3; k++) {
+		cn_fb_str x = {0};
+		int r = trc_json_find((cn_fb_str){txt, n}, names[k], &x);
+		if (r < 0 || (r > 0 && !trc_int_token(x, &val[k])))
+			return false;
+		has[k] = r > 0;
+	}
+	u->in += val[0];
+	u->out += val[1];
+	u->total += has[2] ? val[2] : val[0] + val[1];
+	u->any = true;
+	return true;
+}
+
 static void trc_usage_add(trc_usage *u, cn_fb_str attrs)
 {
 	static const char key[] = "mlflow.chat.tokenUsage";
 	if (!attrs.len || !memmem(attrs.ptr, attrs.len, key, sizeof key - 1))
+		return;
+	if (trc_usage_fast(u, attrs, key))
 		return;
 	json_t *v = trc_attr_get(attrs, key);
 	json_t *usage = json_is_string(v) ? json_loads(json_string_value(v), 0, NULL) : NULL;
