@@ -13,6 +13,7 @@
 # Extra `cairn server` flags for each side: CAIRN_A_ARGS, CAIRN_B_ARGS.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/nginx_ref.sh"
 a=${1:?build A}
 b=${2:?build B}
 secs=${3:-8}
@@ -68,27 +69,7 @@ pb=$(free_port)
 start B "$b" "$pb" "${CAIRN_B_ARGS:-}"
 
 nport=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGX
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$nport;
-    location / { default_type application/json; return 200 '{}'; }
-  }
-}
-NGX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon on;' 2>/dev/null
-sleep 0.5
+nginx_ref_start "$work" "$nport" "" "location / { default_type application/json; return 200 '{}'; }"
 
 have_perf=0
 perf stat -e context-switches -- true >/dev/null 2>&1 && have_perf=1

@@ -7,6 +7,7 @@
 # `cairn server`. Prints ratios. Not a test: numbers vary by machine.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/nginx_ref.sh"
 build=${1:-$here/../../build}
 secs=${2:-10}
 cairn=$build/cairn
@@ -50,28 +51,8 @@ curl -s "http://127.0.0.1:$port$get_path" >"$work/body.json"
 
 # --- nginx with the same body ---------------------------------------------
 nport=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGX
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$nport;
-    location / { default_type application/json; alias $work/body.json; }
-  }
-}
-NGX
-# A fixed body from memory, like `return 200 '...'`, but without quoting pains.
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon on;' 2>/dev/null
-sleep 0.5
+# A fixed body from a file, like `return 200 '...'`, but without quoting pains.
+nginx_ref_start "$work" "$nport" "" "location / { default_type application/json; alias $work/body.json; }"
 
 cat >"$work/create.lua" <<'LUA'
 local counter = 0

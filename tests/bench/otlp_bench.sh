@@ -11,6 +11,7 @@
 # Not a test: numbers vary by machine.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/nginx_ref.sh"
 build=${1:-$here/../../build}
 secs=${2:-10}
 conns=${3:-8}
@@ -33,29 +34,8 @@ eid=$(curl -s -X POST "http://127.0.0.1:$port/api/2.0/mlflow/experiments/create"
 	-d '{"name":"otlp-bench"}' | sed 's/.*"experiment_id": *"\([0-9]*\)".*/\1/')
 
 nport=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGX
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  client_max_body_size 64m;
-  client_body_buffer_size 1m;
-  server {
-    listen 127.0.0.1:$nport;
-    location /v1/traces { default_type application/x-protobuf; return 200 ""; }
-  }
-}
-NGX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon on;' 2>/dev/null
-sleep 0.5
+nginx_ref_start "$work" "$nport" "client_max_body_size 64m; client_body_buffer_size 1m;" \
+  'location /v1/traces { default_type application/x-protobuf; return 200 ""; }'
 
 echo "== OTLP ingestion ($conns exporters, 512-span batches, ${secs}s each, $(nproc) CPUs)"
 echo "nginx (reference, fixed empty 200):"

@@ -14,6 +14,7 @@
 # Prints figures and ratios. Not a test: numbers vary by machine.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/nginx_ref.sh"
 build=${1:-$here/../../build}
 secs=${2:-10}
 cairn=$build/cairn
@@ -71,28 +72,7 @@ PY
 
 # --- nginx: a fixed body for every request, GET or POST -------------------
 nport=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGX
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  client_max_body_size 16m;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$nport;
-    location / { default_type application/json; return 200 '{}'; }
-  }
-}
-NGX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon on;' 2>/dev/null
-sleep 0.5
+nginx_ref_start "$work" "$nport" "client_max_body_size 16m;" "location / { default_type application/json; return 200 '{}'; }"
 
 # wrk scripts: requests are formatted once (per run id) and rotated, so the
 # load generator spends its share of the two CPUs on sending, not on Lua.
