@@ -17,21 +17,12 @@
 /* models:/ sources that name other models:/ sources: a bound, not a cycle. */
 #define ART_MV_HOPS 4
 
-static cn_bus_client *art_registry(cn_gw_request *r)
-{
-	cn_gateway *g = r->gw;
-	for (int i = 0; i < g->nsvc; i++)
-		if (strcmp(g->svc[i].name, "registry") == 0)
-			return g->svc[i].client;
-	return NULL;
-}
-
 /* One registry call whose answer is a string field: GetModelVersionDownloadUri
  * (name, version) or ResolveModelUri (name is the models:/ URI). */
 static cn_code art_mv_call(cn_gw_artifacts *ga, cn_gw_request *r, const char *name,
                            const char *version, char *out, size_t cap, cn_err *err)
 {
-	cn_bus_client *c = art_registry(r);
+	cn_bus_client *c = cn_gw_client(r->gw, "registry");
 	if (!c)
 		return cn_err_set(err, CN_TEMPORARILY_UNAVAILABLE,
 		                  "service 'registry' has no address (set service.registry)");

@@ -164,22 +164,12 @@ static cn_code art_list_all(cn_store *store, const char *dir, art_list_acc *acc,
 	return CN_OK;
 }
 
-/* The tracking service's client, NULL when this gateway has none. */
-static cn_bus_client *art_tracking(cn_gw_request *r)
-{
-	cn_gateway *g = r->gw;
-	for (int i = 0; i < g->nsvc; i++)
-		if (strcmp(g->svc[i].name, "tracking") == 0)
-			return g->svc[i].client;
-	return NULL;
-}
-
 /* The artifact URI of a run (GetRun) or a logged model (GetLoggedModel,
  * when model is true), asked of the tracking service (blocking: worker). */
 cn_code art_entity_uri(cn_gw_artifacts *ga, cn_gw_request *r, bool model, const char *id, char *uri,
                        size_t cap, cn_err *err)
 {
-	cn_bus_client *c = art_tracking(r);
+	cn_bus_client *c = cn_gw_client(r->gw, "tracking");
 	if (!c)
 		return cn_err_set(err, CN_TEMPORARILY_UNAVAILABLE,
 		                  "service 'tracking' has no address (set service.tracking)");

@@ -47,7 +47,7 @@ static cn_code gateway_open_services(cn_gateway *g, cn_err *err)
 	return CN_OK;
 }
 
-static cn_bus_client *gateway_client(cn_gateway *g, const char *service)
+cn_bus_client *cn_gw_client(cn_gateway *g, const char *service)
 {
 	for (int i = 0; i < g->nsvc; i++)
 		if (strcmp(g->svc[i].name, service) == 0)
@@ -66,7 +66,7 @@ static cn_code gateway_mount_mlflow(cn_gateway *g, cn_gw_endpoint *ep, const cn_
 	ep->kind = CN_GW_EP_MLFLOW;
 	ep->route = rt;
 	ep->method = cn_gw_method_parse(rt->method);
-	ep->client = gateway_client(g, rt->service);
+	ep->client = cn_gw_client(g, rt->service);
 	ep->max_body = gateway_limit(g, rt->max_body);
 	if (ep->method == CN_GW_OTHER || rt->request < 0 || rt->response < 0)
 		return cn_err_set(err, CN_INVALID_PARAMETER_VALUE,

@@ -260,6 +260,8 @@ void cn_gw_error_json(cn_buf *out, cn_code code, const char *message);
 bool cn_gw_gate_park(cn_gw_request *r);
 /* True if a client's X-Request-Id is usable: 1..64 of [A-Za-z0-9._-]. */
 bool cn_gw_request_id_ok(const char *s);
+/* The bus client of a service by name, NULL when this gateway has none. */
+cn_bus_client *cn_gw_client(cn_gateway *g, const char *service);
 
 /* ---- parking (http_server.c) -------------------------------------------- */
 

@@ -93,14 +93,6 @@ static void otlp_done(void *arg, cn_code code, cn_bus_reply *rep, const cn_err *
 	free(c);
 }
 
-static cn_bus_client *otlp_traces(cn_gateway *g)
-{
-	for (int i = 0; i < g->nsvc; i++)
-		if (strcmp(g->svc[i].name, "traces") == 0)
-			return g->svc[i].client;
-	return NULL;
-}
-
 /* The body, inflated when Content-Encoding asks; NULL when r was answered. */
 static const char *otlp_body(cn_gw_request *r, cn_buf *inflated, size_t max, size_t *len)
 {
@@ -188,7 +180,7 @@ static void otlp_complete(void *arg, cn_gw_request *r)
 	const uint8_t *buf = NULL;
 	size_t len = 0;
 	/* Bad input is refused as such even when the service is away. */
-	cn_bus_client *client = otlp_traces(g);
+	cn_bus_client *client = cn_gw_client(g, "traces");
 	if (!otlp_decode(r, fmt, exp, b, &root, &res)) {
 		/* answered */
 	} else if (!cn_fb_finish(b, root, &buf, &len)) {
